@@ -1,0 +1,261 @@
+"""select_route: from a session's routing context to its pinned provider route.
+
+The flag `voice-mode` (the catalog's `routing.mode`) decides `pipeline` or `s2s`;
+then only the flags that this route needs are evaluated: stt and tts in a
+pipeline, s2s otherwise, vad and turn detection in both. A flag that is missing,
+disabled, in error, or names a provider that does not exist, is of the wrong
+kind or is unavailable in the session's region falls back to the catalog
+default of that kind; the fallback is returned with its reason, counted and
+logged with the routing context.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol
+
+import orjson
+from openfeature.evaluation_context import EvaluationContext
+from openfeature.flag_evaluation import FlagEvaluationDetails, Reason
+
+from .catalog import Catalog, Mode, ProviderKind
+from .context import RouteContext
+from .errors import NoRouteError
+from .events import Assignment
+from .telemetry import ROUTE_FALLBACKS
+
+logger = logging.getLogger("voxroute.router")
+
+META_VERSION = "voxroute.flag_version"
+META_SPLIT_ID = "voxroute.split_id"
+META_SPLIT_WEIGHTS = "voxroute.split_weights"
+META_BUCKET_UNIT = "voxroute.bucket_unit"
+META_BUCKET_KEY = "voxroute.bucket_key"
+_PROVIDER_CACHE_LIMIT = 50_000
+
+
+class FallbackReason(StrEnum):
+    FLAG_NOT_FOUND = "flag_not_found"
+    FLAG_DISABLED = "flag_disabled"
+    FLAG_ERROR = "flag_error"
+    NO_VARIANT = "no_variant"
+    UNKNOWN_PROVIDER = "unknown_provider"
+    WRONG_KIND = "wrong_kind"
+    UNAVAILABLE_IN_REGION = "unavailable_in_region"
+
+
+class StringFlagClient(Protocol):
+    """What the router needs of an OpenFeature client (`OpenFeatureClient` fits)."""
+
+    def get_string_details(
+        self,
+        flag_key: str,
+        default_value: str,
+        evaluation_context: EvaluationContext | None = None,
+    ) -> FlagEvaluationDetails[str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Fallback:
+    """One part of the route that the flags could not decide."""
+
+    part: str
+    flag_key: str
+    reason: FallbackReason
+    detail: str
+    requested: str | None
+    used: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "part": self.part,
+            "flag_key": self.flag_key,
+            "reason": str(self.reason),
+            "detail": self.detail,
+            "requested": self.requested,
+            "used": self.used,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingDecision:
+    """The route (as its JSON-ready parts), every assignment and every fallback."""
+
+    mode: Mode
+    parts: Mapping[str, Mapping[str, Any] | None]
+    assignments: tuple[Assignment, ...]
+    fallbacks: tuple[Fallback, ...]
+
+    def route_dict(self) -> dict[str, Any]:
+        return {"mode": str(self.mode), **self.parts}
+
+
+class Router:
+    """Chooses routes from flags (through an OpenFeature client) and a catalog.
+
+    Resolved provider configs (catalog entry + tenant override) are cached per
+    tenant and provider; `invalidate()` clears the cache and is called whenever
+    the flags or the catalog change.
+    """
+
+    def __init__(self, client: StringFlagClient, catalog: Catalog) -> None:
+        self._client = client
+        self._catalog = catalog
+        self._providers: dict[tuple[str, str], Mapping[str, Any]] = {}
+
+    @property
+    def catalog(self) -> Catalog:
+        return self._catalog
+
+    def replace_catalog(self, catalog: Catalog) -> None:
+        self._catalog = catalog
+        self.invalidate()
+
+    def invalidate(self, *_: object) -> None:
+        self._providers = {}
+
+    def select_route(self, context: RouteContext) -> RoutingDecision:
+        """Decide the route of a session; raise `NoRouteError` when none can be built."""
+        catalog = self._catalog
+        evaluation = EvaluationContext(context.session_id, context.evaluation_attributes())
+        assignments: list[Assignment] = []
+        fallbacks: list[Fallback] = []
+        mode = self._mode(context, evaluation, assignments, fallbacks)
+        kinds = _kinds_for(mode)
+        parts: dict[str, Mapping[str, Any] | None] = {kind.value: None for kind in ProviderKind}
+        for kind in kinds:
+            flag_key = catalog.routing[kind.value]
+            details = self._client.get_string_details(flag_key, "", evaluation)
+            assignments.append(_assignment(flag_key, details))
+            provider_id = self._choose(kind, flag_key, details, context, fallbacks)
+            parts[kind.value] = self._provider(provider_id, context.tenant_id)
+        return RoutingDecision(mode, parts, tuple(assignments), tuple(fallbacks))
+
+    def _mode(
+        self,
+        context: RouteContext,
+        evaluation: EvaluationContext,
+        assignments: list[Assignment],
+        fallbacks: list[Fallback],
+    ) -> Mode:
+        flag_key = self._catalog.routing["mode"]
+        details = self._client.get_string_details(flag_key, "", evaluation)
+        assignments.append(_assignment(flag_key, details))
+        problem = _flag_problem(details)
+        if problem is None and details.value not in Mode.__members__.values():
+            problem = (FallbackReason.UNKNOWN_PROVIDER, f"{details.value!r} is not a mode")
+        if problem is None:
+            return Mode(details.value)
+        fallback = Fallback("mode", flag_key, *problem, details.value or None, Mode.PIPELINE.value)
+        self._fall_back(fallback, context, fallbacks)
+        return Mode.PIPELINE
+
+    def _choose(
+        self,
+        kind: ProviderKind,
+        flag_key: str,
+        details: FlagEvaluationDetails[str],
+        context: RouteContext,
+        fallbacks: list[Fallback],
+    ) -> str:
+        problem = _flag_problem(details) or self._provider_problem(kind, details.value, context)
+        if problem is None:
+            return details.value
+        default = self._catalog.default_for(kind, context.region)
+        if not self._catalog.is_available(default, context.region):
+            raise NoRouteError(
+                f"no {kind} provider for session {context.session_id!r} in region "
+                f"{context.region!r}: flag {flag_key!r} gave {problem[1]} and the default "
+                f"{default!r} is unavailable there",
+                context={**context.as_log_context(), "flag_key": flag_key, "part": str(kind)},
+            )
+        fallback = Fallback(kind.value, flag_key, *problem, details.value or None, default)
+        self._fall_back(fallback, context, fallbacks)
+        return default
+
+    def _provider_problem(
+        self, kind: ProviderKind, provider_id: str, context: RouteContext
+    ) -> tuple[FallbackReason, str] | None:
+        spec = self._catalog.providers.get(provider_id)
+        if spec is None:
+            return FallbackReason.UNKNOWN_PROVIDER, f"unknown provider {provider_id!r}"
+        if spec.kind is not kind:
+            return FallbackReason.WRONG_KIND, f"{provider_id!r} is a {spec.kind} provider"
+        if context.region not in spec.regions:
+            return (
+                FallbackReason.UNAVAILABLE_IN_REGION,
+                f"{provider_id!r} is not available in region {context.region!r}",
+            )
+        return None
+
+    def _fall_back(
+        self, fallback: Fallback, context: RouteContext, fallbacks: list[Fallback]
+    ) -> None:
+        fallbacks.append(fallback)
+        ROUTE_FALLBACKS.inc(fallback.part, fallback.flag_key, fallback.reason.value)
+        logger.warning(
+            "route fallback: session=%s tenant=%s region=%s flag=%s part=%s reason=%s (%s); "
+            "using %s",
+            context.session_id,
+            context.tenant_id,
+            context.region,
+            fallback.flag_key,
+            fallback.part,
+            fallback.reason.value,
+            fallback.detail,
+            fallback.used,
+            extra={**context.as_log_context(), "flag_key": fallback.flag_key},
+        )
+
+    def _provider(self, provider_id: str, tenant_id: str) -> Mapping[str, Any]:
+        key = (tenant_id, provider_id)
+        cached = self._providers.get(key)
+        if cached is None:
+            if len(self._providers) >= _PROVIDER_CACHE_LIMIT:
+                self._providers = {}
+            cached = self._catalog.resolve(provider_id, tenant_id).to_dict()
+            self._providers[key] = cached
+        return cached
+
+
+def _kinds_for(mode: Mode) -> tuple[ProviderKind, ...]:
+    media = (ProviderKind.S2S,) if mode is Mode.S2S else (ProviderKind.STT, ProviderKind.TTS)
+    return (*media, ProviderKind.VAD, ProviderKind.TURN_DETECTION)
+
+
+def _flag_problem(details: FlagEvaluationDetails[str]) -> tuple[FallbackReason, str] | None:
+    if details.error_code is not None:
+        code = str(details.error_code)
+        reason = (
+            FallbackReason.FLAG_NOT_FOUND if code == "FLAG_NOT_FOUND" else FallbackReason.FLAG_ERROR
+        )
+        return reason, f"{code}: {details.error_message or 'evaluation failed'}"
+    if details.reason == Reason.DISABLED:
+        return FallbackReason.FLAG_DISABLED, "the flag is disabled"
+    if not details.value:
+        return FallbackReason.NO_VARIANT, "the flag gave no variant"
+    return None
+
+
+def _assignment(flag_key: str, details: FlagEvaluationDetails[str]) -> Assignment:
+    meta = details.flag_metadata
+    weights = meta.get(META_SPLIT_WEIGHTS)
+    return Assignment(
+        flag_key=flag_key,
+        flag_version=str(meta.get(META_VERSION, "")),
+        variant=details.variant,
+        value=details.value or None,
+        reason=str(details.reason or ""),
+        error_code=str(details.error_code) if details.error_code is not None else None,
+        bucket_unit=_str_or_none(meta.get(META_BUCKET_UNIT)),
+        bucket_key=_str_or_none(meta.get(META_BUCKET_KEY)),
+        split_id=_str_or_none(meta.get(META_SPLIT_ID)),
+        split_weights=tuple(orjson.loads(weights).items()) if isinstance(weights, str) else None,
+    )
+
+
+def _str_or_none(value: object) -> str | None:
+    return None if value is None else str(value)
