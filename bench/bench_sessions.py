@@ -1,0 +1,181 @@
+"""POST /v1/sessions throughput and latency against two baselines, in one run.
+
+Each server runs under uvicorn (one worker, uvloop, httptools, no access log) on
+loopback; `wrk` (one thread) sends unique session ids with the shipped flags'
+contexts. Targets (interleaved over several rounds, medians reported):
+
+- bare:     FastAPI parses the same body and returns a constant route
+- durable:  bare + one group-committed XADD per request
+- voxroute: the real service (flags, catalog, session store, assignment stream)
+
+Absolute numbers drift on shared machines: read the ratios.
+
+    uv run python bench/bench_sessions.py [--rounds 3] [--duration 10] [--connections 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+WRK_SCRIPT = r"""
+local counter = 0
+local prefix = "%(prefix)s"
+local regions = {"us", "eu", "ap"}
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  counter = counter + 1
+  local s2s = (counter %% 5 == 0) and "true" or "false"
+  local body = '{"session_id":"' .. prefix .. counter .. '","tenant_id":"tenant-' .. (counter %% 97) ..
+    '","region":"' .. regions[counter %% 3 + 1] .. '","features":{"s2s":' .. s2s ..
+    '},"attributes":{"plan":"pro"}}'
+  return wrk.format(nil, "/v1/sessions", nil, body)
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('RESULT {"requests":%%d,"duration_us":%%d,"errors":%%d,"p50_us":%%d,"p99_us":%%d}\n',
+    summary.requests, summary.duration, e.connect + e.read + e.write + e.status + e.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
+"""
+TARGETS = {
+    "bare": "bench.baseline_apps:bare_app",
+    "durable": "bench.baseline_apps:durable_app",
+    "voxroute": "service.main:create_app",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port} after {timeout}s")
+
+
+def start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    binary = shutil.which("redis-server")
+    if binary is None:
+        sys.exit("bench needs redis-server on PATH")
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL,
+    )
+    wait_port(port)
+    return proc, f"redis://127.0.0.1:{port}/0"
+
+
+def serve(target: str, redis_url: str) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "BENCH_REDIS_URL": redis_url,
+        "BENCH_STREAM": f"bench:{{s0}}:{uuid.uuid4().hex[:8]}",
+        "VOXROUTE_REDIS_URL": redis_url,
+        "VOXROUTE_KEY_PREFIX": f"bench{uuid.uuid4().hex[:8]}",
+        "VOXROUTE_LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT),
+    }
+    cmd = [sys.executable, "-m", "uvicorn", TARGETS[target], "--factory", "--port", str(port),
+           "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT)
+    wait_port(port)
+    return proc, port
+
+
+def run_wrk(port: int, seconds: float, connections: int, script: Path) -> dict[str, float]:
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s", "-s", str(script),
+         f"http://127.0.0.1:{port}"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    line = next(x for x in out.splitlines() if x.startswith("RESULT "))
+    raw = json.loads(line.removeprefix("RESULT "))
+    if raw["errors"]:
+        raise RuntimeError(f"wrk saw {raw['errors']} errors:\n{out}")
+    return {
+        "rps": raw["requests"] / (raw["duration_us"] / 1e6),
+        "p50_ms": raw["p50_us"] / 1000,
+        "p99_ms": raw["p99_us"] / 1000,
+    }
+
+
+def measure(target: str, redis_url: str, args: argparse.Namespace, workdir: Path) -> dict[str, float]:
+    proc, port = serve(target, redis_url)
+    try:
+        script = workdir / f"{target}-{uuid.uuid4().hex[:6]}.lua"
+        script.write_text(WRK_SCRIPT % {"prefix": f"{uuid.uuid4().hex[:10]}-"})
+        run_wrk(port, 2, args.connections, script)  # warm-up
+        return run_wrk(port, args.duration, args.connections, script)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("bench needs wrk (apt-get install wrk)")
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        redis_proc, redis_url = start_redis(workdir)
+        try:
+            results: dict[str, list[dict[str, float]]] = {name: [] for name in TARGETS}
+            for round_no in range(args.rounds):
+                for name in TARGETS:
+                    results[name].append(measure(name, redis_url, args, workdir))
+                    print(f"round {round_no + 1} {name:9s} {results[name][-1]}", flush=True)
+        finally:
+            redis_proc.terminate()
+            redis_proc.wait()
+    report(results)
+
+
+def report(results: dict[str, list[dict[str, float]]]) -> None:
+    med = {
+        name: {k: statistics.median(r[k] for r in runs) for k in ("rps", "p50_ms", "p99_ms")}
+        for name, runs in results.items()
+    }
+    print(f"\n{'target':10s} {'sessions/s':>11s} {'p50 ms':>8s} {'p99 ms':>8s}")
+    for name, m in med.items():
+        print(f"{name:10s} {m['rps']:11.0f} {m['p50_ms']:8.2f} {m['p99_ms']:8.2f}")
+    ratios = {
+        "voxroute/bare sessions/s": med["voxroute"]["rps"] / med["bare"]["rps"],
+        "voxroute/durable sessions/s": med["voxroute"]["rps"] / med["durable"]["rps"],
+        "durable/bare sessions/s": med["durable"]["rps"] / med["bare"]["rps"],
+        "voxroute/durable p99": med["voxroute"]["p99_ms"] / med["durable"]["p99_ms"],
+    }
+    for label, value in ratios.items():
+        print(f"{label:30s} {value:5.2f}")
+    print("JSON " + json.dumps({"medians": med, "ratios": ratios}))
+
+
+if __name__ == "__main__":
+    main()
