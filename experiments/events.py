@@ -1,0 +1,146 @@
+"""The events voxroute records and their stream encoding.
+
+An `AssignmentEvent` is written once per session, when the session is created,
+and carries every flag assignment made for it. On a Redis stream it is one entry
+whose fields are all bytes:
+
+| field          | value                                                          |
+|----------------|----------------------------------------------------------------|
+| `type`         | `assignment`                                                   |
+| `v`            | schema version, `1`                                            |
+| `event_id`     | unique id of the event (idempotency of retries and replays)    |
+| `session_id`   | the session                                                    |
+| `tenant_id`    | its tenant                                                     |
+| `region`       | its region                                                     |
+| `ts_ms`        | decision time, milliseconds since the Unix epoch               |
+| `assignments`  | compact JSON array with one array per assignment (below)       |
+
+Each assignment is the array `[flag_key, flag_version, variant, value, reason,
+error_code, bucket_unit, bucket_key, split_id, split_weights]` in that order,
+with `null` for an absent value and `split_weights` as `[[variant, weight], ...]`.
+Positional arrays keep entries small and quick to decode; `v` versions the order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from .errors import ErrorCode, ExperimentError
+
+SCHEMA_VERSION = 1
+ASSIGNMENT_TYPE = b"assignment"
+_VERSION = str(SCHEMA_VERSION).encode()
+_ASSIGNMENT_ARITY = 10
+
+
+class EventDecodeError(ExperimentError):
+    """A stream entry is not an event this version of voxroute can read."""
+
+    code = ErrorCode.INVALID_INPUT
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    """One flag evaluated for one session: the variant served and why."""
+
+    flag_key: str
+    flag_version: str
+    variant: str | None
+    value: str | None
+    reason: str
+    error_code: str | None
+    bucket_unit: str | None
+    bucket_key: str | None
+    split_id: str | None
+    split_weights: tuple[tuple[str, int], ...] | None
+
+    def to_row(self) -> list[Any]:
+        """The positional JSON form stored on the stream."""
+        return [
+            self.flag_key,
+            self.flag_version,
+            self.variant,
+            self.value,
+            self.reason,
+            self.error_code,
+            self.bucket_unit,
+            self.bucket_key,
+            self.split_id,
+            None if self.split_weights is None else [list(pair) for pair in self.split_weights],
+        ]
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> Assignment:
+        if len(row) != _ASSIGNMENT_ARITY:
+            raise EventDecodeError(
+                f"assignment: expected {_ASSIGNMENT_ARITY} values, got {len(row)}",
+                context={"row": list(row)},
+            )
+        key, version, variant, value, reason, error, unit, bucket_key, split, weights = row
+        return cls(
+            key,
+            version,
+            variant,
+            value,
+            reason,
+            error,
+            unit,
+            bucket_key,
+            split,
+            None if weights is None else tuple((v, w) for v, w in weights),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AssignmentEvent:
+    """All flag assignments of one session, recorded when the session is created."""
+
+    event_id: str
+    session_id: str
+    tenant_id: str
+    region: str
+    ts_ms: int
+    assignments: tuple[Assignment, ...]
+
+    def encode(self) -> dict[str, bytes]:
+        """The stream entry fields of this event (see the module docstring)."""
+        return {
+            "type": ASSIGNMENT_TYPE,
+            "v": _VERSION,
+            "event_id": self.event_id.encode(),
+            "session_id": self.session_id.encode(),
+            "tenant_id": self.tenant_id.encode(),
+            "region": self.region.encode(),
+            "ts_ms": str(self.ts_ms).encode(),
+            "assignments": orjson.dumps([a.to_row() for a in self.assignments]),
+        }
+
+    @classmethod
+    def decode(cls, fields: Mapping[bytes, bytes]) -> AssignmentEvent:
+        """Rebuild an event from stream entry fields; raise `EventDecodeError`
+        when the entry is of another type, another schema version or malformed."""
+        kind = fields.get(b"type")
+        if kind != ASSIGNMENT_TYPE:
+            raise EventDecodeError(f"stream entry of type {kind!r} is not an assignment event")
+        if fields.get(b"v") != _VERSION:
+            raise EventDecodeError(
+                f"assignment event schema version {fields.get(b'v')!r} is not supported; "
+                f"this reader knows {SCHEMA_VERSION}"
+            )
+        try:
+            return cls(
+                event_id=fields[b"event_id"].decode(),
+                session_id=fields[b"session_id"].decode(),
+                tenant_id=fields[b"tenant_id"].decode(),
+                region=fields[b"region"].decode(),
+                ts_ms=int(fields[b"ts_ms"]),
+                assignments=tuple(
+                    Assignment.from_row(row) for row in orjson.loads(fields[b"assignments"])
+                ),
+            )
+        except (KeyError, ValueError, TypeError) as exc:
+            raise EventDecodeError(f"malformed assignment event: {exc!r}") from exc

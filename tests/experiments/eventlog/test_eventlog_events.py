@@ -1,0 +1,115 @@
+"""Assignment events and their stream encoding."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from experiments.events import Assignment, AssignmentEvent, EventDecodeError
+
+SPLIT = Assignment(
+    flag_key="stt-provider",
+    flag_version="3",
+    variant="deepgram",
+    value="deepgram-nova-3",
+    reason="SPLIT",
+    error_code=None,
+    bucket_unit="session",
+    bucket_key="s-1",
+    split_id="stt-2025-06",
+    split_weights=(("deepgram", 50), ("whisper", 50)),
+)
+DEFAULTED = Assignment("tts-provider", "1", None, None, "ERROR", "FLAG_NOT_FOUND", *[None] * 4)
+
+
+def event(*assignments: Assignment) -> AssignmentEvent:
+    return AssignmentEvent("e-1", "s-1", "acme", "eu-west", 1_750_000_000_123, assignments)
+
+
+@pytest.mark.parametrize(
+    "original", [event(SPLIT, DEFAULTED), event(), event(DEFAULTED)], ids=["two", "none", "nulls"]
+)
+def test_decode_inverts_encode(original: AssignmentEvent) -> None:
+    fields = {key.encode(): value for key, value in original.encode().items()}
+    assert AssignmentEvent.decode(fields) == original
+
+
+def test_encode_gives_bytes_fields_with_type_and_version() -> None:
+    fields = event(SPLIT).encode()
+    assert fields["type"] == b"assignment"
+    assert fields["v"] == b"1"
+    assert fields["ts_ms"] == b"1750000000123"
+    assert all(isinstance(value, bytes) for value in fields.values())
+
+
+def test_assignments_are_one_compact_positional_json_field() -> None:
+    encoded = event(SPLIT).encode()["assignments"]
+    assert b" " not in encoded
+    assert orjson.loads(encoded) == [
+        [
+            "stt-provider", "3", "deepgram", "deepgram-nova-3", "SPLIT", None,
+            "session", "s-1", "stt-2025-06", [["deepgram", 50], ["whisper", 50]],
+        ]
+    ]  # fmt: skip
+
+
+def fields_of(original: AssignmentEvent, **changes: bytes) -> dict[bytes, bytes]:
+    fields = {key.encode(): value for key, value in original.encode().items()}
+    fields.update({key.encode(): value for key, value in changes.items()})
+    return fields
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"type": b"outcome"}, "not an assignment event"),
+        ({"v": b"2"}, "schema version"),
+        ({"assignments": b"[1"}, "malformed"),
+        ({"assignments": b"[[1, 2]]"}, "expected 10 values"),
+        ({"ts_ms": b"soon"}, "malformed"),
+    ],
+)
+def test_decode_rejects_what_it_cannot_read(changes: dict[str, bytes], message: str) -> None:
+    with pytest.raises(EventDecodeError, match=message):
+        AssignmentEvent.decode(fields_of(event(SPLIT), **changes))
+
+
+def test_decode_rejects_a_missing_field() -> None:
+    fields = fields_of(event(SPLIT))
+    del fields[b"tenant_id"]
+    with pytest.raises(EventDecodeError, match="tenant_id"):
+        AssignmentEvent.decode(fields)
+
+
+text = st.text(max_size=20)
+optional = st.none() | text
+assignments = st.builds(
+    Assignment,
+    text,
+    text,
+    optional,
+    optional,
+    text,
+    optional,
+    optional,
+    optional,
+    optional,
+    st.none() | st.lists(st.tuples(text, st.integers(0, 10_000)), max_size=4).map(tuple),
+)
+
+
+@given(
+    st.builds(
+        AssignmentEvent,
+        text,
+        text,
+        text,
+        text,
+        st.integers(0, 2**53),
+        st.lists(assignments, max_size=5).map(tuple),
+    )
+)
+def test_any_event_survives_the_round_trip(original: AssignmentEvent) -> None:
+    assert AssignmentEvent.decode(fields_of(original)) == original
