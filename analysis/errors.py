@@ -1,0 +1,70 @@
+"""The one exception base of `analysis/` and the codes of degenerate results.
+
+Two kinds of trouble, two mechanisms (as in GrowthBook gbstats):
+
+* `AnalysisError` is raised for input that is wrong whatever the data
+  (a negative count, alpha outside (0, 1), arrays of different lengths);
+  `service/` maps its `code` to an HTTP status.
+* `StatError` is carried inside a result when the data cannot support the
+  statistic (no sessions, zero variance, a control mean of zero): the
+  computation returns normally, the numbers it cannot give are NaN and
+  `error` says why. No NaN leaves this package without an error beside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any
+
+
+class ErrorCode(StrEnum):
+    """Why an operation of `analysis/` failed."""
+
+    INVALID_INPUT = "invalid_input"
+    UNKNOWN_COHORT = "unknown_cohort"
+    NO_DATA = "no_data"
+
+
+class StatError(StrEnum):
+    """Why a statistic could not be computed from the data it was given."""
+
+    NO_DATA = "no_data"
+    TOO_FEW_SAMPLES = "too_few_samples"
+    TOO_FEW_GROUPS = "too_few_groups"
+    ZERO_VARIANCE = "zero_variance"
+    CONTROL_MEAN_ZERO = "control_mean_zero"
+    ZERO_DENOMINATOR = "zero_denominator"
+    ZERO_EFFECT = "zero_effect"
+
+
+class AnalysisError(Exception):
+    """Base of every error raised by `analysis/`.
+
+    `context` holds machine-readable detail (the metric, the cohort, the
+    offending value) that the HTTP layer returns as it is.
+    """
+
+    code: ErrorCode = ErrorCode.INVALID_INPUT
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: ErrorCode | None = None,
+        context: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.context: dict[str, Any] = dict(context or {})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": str(self.code), "message": self.message, "context": self.context}
+
+
+def check_alpha(alpha: float, name: str = "alpha") -> None:
+    """Raise unless `alpha` is a probability strictly between 0 and 1."""
+    if not 0.0 < alpha < 1.0:
+        raise AnalysisError(f"{name} must lie in (0, 1), got {alpha!r}", context={name: alpha})
