@@ -22,6 +22,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import partial
 
 from scipy import special
 
@@ -107,14 +108,6 @@ class Comparison:
         return self.absolute.error or self.relative.error
 
 
-@dataclass(frozen=True, slots=True)
-class _Spec:
-    alpha: float
-    df: float
-    n: int
-    tuning_n: float | None
-
-
 def t_sf(x: float, df: float) -> float:
     """Survival function of Student's t (`df = inf`: normal), as `scipy.stats.t.sf`.
 
@@ -137,25 +130,36 @@ def welch_df(var_c: float, n_c: int, var_t: float, n_t: float) -> float:
     return (a + b) ** 2 / den if den > 0 else math.inf
 
 
-def _estimate(point: float, variance: float, relative: bool, spec: _Spec) -> EffectEstimate:
-    if not variance > 0:
-        return _failed(point, relative, spec, StatError.ZERO_VARIANCE)
+def estimate_effect(
+    point: float,
+    variance: float,
+    *,
+    relative: bool,
+    n: int,
+    alpha: float = 0.05,
+    df: float = math.inf,
+    tuning_n: float | None = None,
+    error: StatError | None = None,
+) -> EffectEstimate:
+    """Interval and two-sided p-value for an asymptotically t (or normal) estimate.
+
+    `variance` is the estimate's variance; `tuning_n` switches to the
+    always-valid confidence sequence over `n` units; a given `error`, or a
+    non-positive variance, gives a result with NaN in place of the numbers.
+    """
+    if error is None and not variance > 0:
+        error = StatError.ZERO_VARIANCE
+    if error is not None:
+        return EffectEstimate(point, NAN, NAN, NAN, NAN, df, relative, n, tuning_n, error)
     se = math.sqrt(variance)
-    if spec.tuning_n is None:
-        width = t_quantile(1 - spec.alpha / 2, spec.df) * se
-        p = 2 * t_sf(abs(point) / se, spec.df)
+    if tuning_n is None:
+        width = t_quantile(1 - alpha / 2, df) * se
+        p = 2 * t_sf(abs(point) / se, df)
     else:
-        width = half_width(se, spec.n, alpha=spec.alpha, tuning_n=spec.tuning_n)
-        p = always_valid_p_value(point, se, spec.n, alpha=spec.alpha, tuning_n=spec.tuning_n)
+        width = half_width(se, n, alpha=alpha, tuning_n=tuning_n)
+        p = always_valid_p_value(point, se, n, alpha=alpha, tuning_n=tuning_n)
     return EffectEstimate(
-        point, se, point - width, point + width, min(p, 1.0), spec.df, relative, spec.n,
-        spec.tuning_n,
-    )  # fmt: skip
-
-
-def _failed(point: float, relative: bool, spec: _Spec, error: StatError) -> EffectEstimate:
-    return EffectEstimate(
-        point, NAN, NAN, NAN, NAN, spec.df, relative, spec.n, spec.tuning_n, error
+        point, se, point - width, point + width, min(p, 1.0), df, relative, n, tuning_n
     )
 
 
@@ -188,20 +192,19 @@ def _compare(
     error = _arm_error(c) or _arm_error(t)
     normal = error is not None or method is Method.TWO_PROPORTION_Z or tuning_n is not None
     df = math.inf if normal else welch_df(c.variance, c.n, t.variance, t.n)
-    spec = _Spec(alpha, df, c.n + t.n, tuning_n)
+    effect = partial(estimate_effect, n=c.n + t.n, alpha=alpha, df=df, tuning_n=tuning_n)
     summaries = (method, alpha, _summary(c), _summary(t))
     if error is not None:
-        return Comparison(
-            *summaries, _failed(NAN, False, spec, error), _failed(NAN, True, spec, error)
-        )
-    absolute = _estimate(t.mean - c.mean, c.variance / c.n + t.variance / t.n, False, spec)
+        failed = [effect(NAN, NAN, relative=r, error=error) for r in (False, True)]
+        return Comparison(*summaries, *failed)
+    abs_var = c.variance / c.n + t.variance / t.n
+    absolute = effect(t.mean - c.mean, abs_var, relative=False)
     if c.mean == 0:
-        return Comparison(
-            *summaries, absolute, _failed(NAN, True, spec, StatError.CONTROL_MEAN_ZERO)
-        )
+        zero = StatError.CONTROL_MEAN_ZERO
+        return Comparison(*summaries, absolute, effect(NAN, NAN, relative=True, error=zero))
     # delta method for mean_t / mean_c - 1
     rel_var = t.variance / (c.mean**2 * t.n) + c.variance * t.mean**2 / (c.mean**4 * c.n)
-    relative = _estimate(t.mean / c.mean - 1, rel_var, True, spec)
+    relative = effect(t.mean / c.mean - 1, rel_var, relative=True)
     return Comparison(*summaries, absolute, relative)
 
 
