@@ -1,0 +1,156 @@
+"""`StreamReader`: reads the assignment log back from Redis, synchronously.
+
+Every shard's stream is read in XRANGE pages and the shards are merged by
+stream id, so batches come out in time order. Resuming with one stream id for
+all shards can miss an entry that a slower shard wrote later in the same
+millisecond with a lower sequence number; `advance_position` keeps one position
+per shard, which never misses anything.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from types import TracebackType
+from typing import cast
+
+from redis import Redis, RedisCluster
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.retry import Retry
+
+from ..events import AssignmentEvent, EventDecodeError
+from ._common import parse_stream_id
+from .keys import KeyLayout
+from .protocols import StreamPosition
+
+SyncRedis = Redis | RedisCluster
+_Page = list[tuple[bytes, dict[bytes, bytes]]]
+_Entry = tuple[tuple[int, int], bytes, dict[bytes, bytes], int]  # (order, id, fields, shard)
+
+
+class StreamReader:
+    """An `EventReader` on Redis (`redis.Redis` or `redis.RedisCluster`, bytes
+    responses). `client` is closed by `close` only when the reader made it."""
+
+    def __init__(
+        self, client: SyncRedis, *, keys: KeyLayout | None = None, owns_client: bool = False
+    ) -> None:
+        if client.get_connection_kwargs().get("decode_responses"):
+            raise ValueError("StreamReader needs a client with decode_responses=False")
+        self.keys = keys or KeyLayout()
+        self._client = client
+        self._owns_client = owns_client
+
+    @classmethod
+    def from_url(
+        cls, url: str, *, keys: KeyLayout | None = None, socket_timeout_s: float = 30.0
+    ) -> StreamReader:
+        """A reader with its own client for `url`; `close` (or `with`) closes it."""
+        client = Redis.from_url(
+            url,
+            socket_timeout=socket_timeout_s,
+            socket_connect_timeout=min(socket_timeout_s, 5.0),
+            retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), 3),
+        )
+        return cls(client, keys=keys, owns_client=True)
+
+    def close(self) -> None:
+        if self._owns_client:
+            self._client.close()
+
+    def __enter__(self) -> StreamReader:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def read_assignments(
+        self, since: StreamPosition = "0-0", batch: int = 10_000
+    ) -> Iterator[list[tuple[str, AssignmentEvent]]]:
+        """Yield lists of at most `batch` `(stream_id, event)` recorded after
+        `since` (exclusive; one id for all shards or one per shard index),
+        merged over the shards in stream-id order, until every shard is read."""
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+            raise ValueError(f"batch must be a positive integer, got {batch!r}")
+        starts = _starts(since, self.keys.shards)
+        if self.keys.shards == 1:
+            return self._single(starts[0], batch)
+        return self._merged(starts, batch)
+
+    def _single(self, start: str, batch: int) -> Iterator[list[tuple[str, AssignmentEvent]]]:
+        for page in self._pages(0, start, batch):
+            yield [(entry_id.decode(), self._decode(0, fields)) for entry_id, fields in page]
+
+    def _merged(
+        self, starts: dict[int, str], batch: int
+    ) -> Iterator[list[tuple[str, AssignmentEvent]]]:
+        shards = [self._entries(shard, start, batch) for shard, start in starts.items()]
+        merged = heapq.merge(*shards, key=_order)
+        while page := list(islice(merged, batch)):
+            yield [
+                (entry_id.decode(), self._decode(shard, fields))
+                for _, entry_id, fields, shard in page
+            ]
+
+    def _entries(self, shard: int, start: str, page: int) -> Iterator[_Entry]:
+        """Every entry of one shard after `start` with its sort key."""
+        for entries in self._pages(shard, start, page):
+            for entry_id, fields in entries:
+                yield parse_stream_id(entry_id), entry_id, fields, shard
+
+    def _pages(self, shard: int, start: str, page: int) -> Iterator[_Page]:
+        """One shard's entries after `start`, `page` at a time (XRANGE with an
+        exclusive start, Redis 6.2+)."""
+        key = self.keys.assignment_stream(shard)
+        cursor = start
+        while entries := cast(
+            "_Page", self._client.xrange(key, min=f"({cursor}", max="+", count=page)
+        ):
+            yield entries
+            if len(entries) < page:
+                return
+            cursor = entries[-1][0].decode()
+
+    def _decode(self, shard: int, fields: dict[bytes, bytes]) -> AssignmentEvent:
+        try:
+            return AssignmentEvent.decode(fields)
+        except EventDecodeError as exc:
+            exc.context["stream"] = self.keys.assignment_stream(shard)
+            raise
+
+
+def advance_position(
+    position: StreamPosition, entries: Iterable[tuple[str, AssignmentEvent]], keys: KeyLayout
+) -> dict[int, str]:
+    """The per-shard position after `entries` (read from `position`): pass it as
+    `since` to read only what came next, with nothing missed on any shard."""
+    result = _starts(position, keys.shards)
+    for stream_id, event in entries:
+        shard = keys.shard_of(event.session_id)
+        if parse_stream_id(stream_id) > parse_stream_id(result[shard]):
+            result[shard] = stream_id
+    return result
+
+
+def _starts(since: StreamPosition, shards: int) -> dict[int, str]:
+    """One start id per shard; checks every id before any I/O."""
+    if isinstance(since, str):
+        starts = dict.fromkeys(range(shards), since)
+    else:
+        unknown = sorted(set(since) - set(range(shards)))
+        if unknown:
+            raise ValueError(f"positions for shards {unknown} outside 0..{shards - 1}")
+        starts = {shard: since.get(shard, "0-0") for shard in range(shards)}
+    for stream_id in starts.values():
+        parse_stream_id(stream_id)
+    return starts
+
+
+def _order(entry: _Entry) -> tuple[int, int]:
+    return entry[0]
