@@ -1,0 +1,53 @@
+"""flagd flag sets for voxroute: parse, validate, compile, evaluate, serve through OpenFeature.
+
+- `load_flag_set(path)` / `parse_flag_text(text, fmt)` / `compile_flag_set(data)`
+  give a `CompiledFlagSet` (or raise `FlagValidationError`).
+- `CompiledFlagSet.resolve(flag_key, targeting_key, attributes)` gives a `Resolution`.
+- `VoxrouteProvider(flag_set)` is the OpenFeature provider; `update()` hot-swaps the set.
+"""
+
+from __future__ import annotations
+
+from .evaluator import (
+    BUCKET_KEY_KEY,
+    BUCKET_UNIT_KEY,
+    FLAG_VERSION_KEY,
+    SPLIT_ID_KEY,
+    SPLIT_WEIGHTS_KEY,
+    CompiledFlag,
+    CompiledFlagSet,
+    Resolution,
+)
+from .fractional import SplitInfo, bucket_hash
+from .model import FlagDefinition, FlagSetDefinition, parse_flag_set
+from .provider import ChangeListener, VoxrouteProvider
+from .store import (
+    DEFAULT_FLAGS_PATH,
+    compile_flag_set,
+    load_default_flag_set,
+    load_flag_set,
+    parse_flag_text,
+)
+
+__all__ = [
+    "BUCKET_KEY_KEY",
+    "BUCKET_UNIT_KEY",
+    "DEFAULT_FLAGS_PATH",
+    "FLAG_VERSION_KEY",
+    "SPLIT_ID_KEY",
+    "SPLIT_WEIGHTS_KEY",
+    "ChangeListener",
+    "CompiledFlag",
+    "CompiledFlagSet",
+    "FlagDefinition",
+    "FlagSetDefinition",
+    "Resolution",
+    "SplitInfo",
+    "VoxrouteProvider",
+    "bucket_hash",
+    "compile_flag_set",
+    "load_default_flag_set",
+    "load_flag_set",
+    "parse_flag_set",
+    "parse_flag_text",
+]
