@@ -123,7 +123,7 @@ def t_quantile(q: float, df: float) -> float:
     return float(special.stdtrit(df, q))
 
 
-def welch_df(var_c: float, n_c: int, var_t: float, n_t: float) -> float:
+def welch_df(var_c: float, n_c: int, var_t: float, n_t: int) -> float:
     """Welch-Satterthwaite degrees of freedom (`inf` when both variances are 0)."""
     a, b = var_c / n_c, var_t / n_t
     den = a * a / (n_c - 1) + b * b / (n_t - 1)
@@ -266,6 +266,14 @@ def compare_clusters(
     return _compare(control, treatment, Method.CLUSTER_DELTA, alpha, tuning)
 
 
+_METHODS: dict[type, Method] = {
+    SampleStats: Method.WELCH_T,
+    ProportionStats: Method.TWO_PROPORTION_Z,
+    RatioStats: Method.RATIO_DELTA,
+    ClusterStats: Method.CLUSTER_DELTA,
+}
+
+
 def compare(
     control: SampleStats | ProportionStats | RatioStats | ClusterStats,
     treatment: SampleStats | ProportionStats | RatioStats | ClusterStats,
@@ -275,18 +283,12 @@ def compare(
     tuning_n: float = DEFAULT_TUNING_N,
 ) -> Comparison:
     """Dispatch on the statistics' type to the matching `compare_*` function."""
-    methods = {
-        SampleStats: Method.WELCH_T,
-        ProportionStats: Method.TWO_PROPORTION_Z,
-        RatioStats: Method.RATIO_DELTA,
-        ClusterStats: Method.CLUSTER_DELTA,
-    }
-    if type(control) is not type(treatment):
+    if type(control) is not type(treatment) or type(control) not in _METHODS:
         raise AnalysisError(
-            "control and treatment statistics must be of the same type",
+            "control and treatment must be statistics of one supported type",
             context={"control": type(control).__name__, "treatment": type(treatment).__name__},
         )
-    method = methods[type(control)]
+    method = _METHODS[type(control)]
     return _compare(control, treatment, method, alpha, _tuning(sequential, tuning_n))
 
 
