@@ -34,7 +34,8 @@ class MeanVariance(Protocol):
     def variance(self) -> float: ...
 
 
-def _check(n: int, **sums: float) -> None:
+def check_sums(n: int, **sums: float) -> None:
+    """Raise unless the count is non-negative and every sum is finite."""
     if n < 0:
         raise AnalysisError(f"a count cannot be negative, got n={n}", context={"n": n})
     bad = {name: value for name, value in sums.items() if not math.isfinite(value)}
@@ -42,7 +43,8 @@ def _check(n: int, **sums: float) -> None:
         raise AnalysisError(f"sufficient statistics must be finite, got {bad}", context=bad)
 
 
-def _vector(values: ArrayLike, name: str) -> NDArray[np.float64]:
+def as_vector(values: ArrayLike, name: str) -> NDArray[np.float64]:
+    """Flatten to float64, raising if `name` holds NaN or infinite values."""
     array = np.asarray(values, dtype=np.float64).ravel()
     if not np.all(np.isfinite(array)):
         raise AnalysisError(f"{name} contain NaN or infinite values", context={"field": name})
@@ -56,7 +58,8 @@ def _variance(n: int, total: float, total_squares: float) -> float:
     return max(0.0, (total_squares - total * total / n) / (n - 1))
 
 
-def _covariance(n: int, sum_x: float, sum_y: float, sum_xy: float) -> float:
+def covariance(n: int, sum_x: float, sum_y: float, sum_xy: float) -> float:
+    """Sample covariance (n - 1) from sums; 0.0 below two units."""
     return 0.0 if n < 2 else (sum_xy - sum_x * sum_y / n) / (n - 1)
 
 
@@ -69,11 +72,11 @@ class SampleStats:
     sum_squares: float
 
     def __post_init__(self) -> None:
-        _check(self.n, sum=self.sum, sum_squares=self.sum_squares)
+        check_sums(self.n, sum=self.sum, sum_squares=self.sum_squares)
 
     @classmethod
     def from_values(cls, values: ArrayLike) -> SampleStats:
-        x = _vector(values, "values")
+        x = as_vector(values, "values")
         return cls(n=int(x.size), sum=float(x.sum()), sum_squares=float(x @ x))
 
     @property
@@ -102,7 +105,7 @@ class ProportionStats:
     successes: int
 
     def __post_init__(self) -> None:
-        _check(self.n)
+        check_sums(self.n)
         if not 0 <= self.successes <= self.n:
             raise AnalysisError(
                 f"successes must lie in [0, n={self.n}], got {self.successes}",
@@ -149,7 +152,7 @@ class RatioStats:
     sum_xy: float
 
     def __post_init__(self) -> None:
-        _check(
+        check_sums(
             self.n,
             sum_x=self.sum_x,
             sum_y=self.sum_y,
@@ -160,7 +163,7 @@ class RatioStats:
 
     @classmethod
     def from_values(cls, numerators: ArrayLike, denominators: ArrayLike) -> RatioStats:
-        x, y = _vector(numerators, "numerators"), _vector(denominators, "denominators")
+        x, y = as_vector(numerators, "numerators"), as_vector(denominators, "denominators")
         if x.shape != y.shape:
             raise AnalysisError(
                 "numerators and denominators differ in length",
@@ -188,7 +191,7 @@ class RatioStats:
 
     @property
     def cov_xy(self) -> float:
-        return _covariance(self.n, self.sum_x, self.sum_y, self.sum_xy)
+        return covariance(self.n, self.sum_x, self.sum_y, self.sum_xy)
 
     @property
     def mean(self) -> float:
@@ -237,7 +240,7 @@ class ClusterStats:
     sum_xy: float
 
     def __post_init__(self) -> None:
-        _check(
+        check_sums(
             min(self.n, self.n_units),
             sum_x=self.sum_x,
             sum_y=self.sum_y,
@@ -251,8 +254,8 @@ class ClusterStats:
         cls, values: ArrayLike, clusters: ArrayLike, denominators: ArrayLike | None = None
     ) -> ClusterStats:
         """Group unit-level `values` (and `denominators`, default 1 each) by `clusters`."""
-        x = _vector(values, "values")
-        y = np.ones_like(x) if denominators is None else _vector(denominators, "denominators")
+        x = as_vector(values, "values")
+        y = np.ones_like(x) if denominators is None else as_vector(denominators, "denominators")
         keys = np.asarray(clusters).ravel()
         if not x.shape == y.shape == keys.shape:
             raise AnalysisError("values, clusters and denominators differ in length")

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from numpy.typing import ArrayLike
 
-from analysis.errors import StatError
-from analysis.statistics import RatioStats, SampleStats
+from analysis.errors import AnalysisError, StatError
+from analysis.statistics import SampleStats, as_vector, check_sums, covariance
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,17 +30,23 @@ class CupedStats:
     sum_xy: float
 
     def __post_init__(self) -> None:
-        # same checks as a ratio's sums (n >= 0, finite sums)
-        RatioStats(self.n, self.sum_y, self.sum_x, self.sum_y2, self.sum_x2, self.sum_xy)
+        check_sums(
+            self.n,
+            sum_y=self.sum_y,
+            sum_x=self.sum_x,
+            sum_y2=self.sum_y2,
+            sum_x2=self.sum_x2,
+            sum_xy=self.sum_xy,
+        )
 
     @classmethod
     def from_values(cls, metric: ArrayLike, covariate: ArrayLike) -> CupedStats:
-        r = RatioStats.from_values(metric, covariate)
-        return cls(r.n, r.sum_x, r.sum_y, r.sum_x2, r.sum_y2, r.sum_xy)
-
-    @property
-    def _moments(self) -> RatioStats:
-        return RatioStats(self.n, self.sum_y, self.sum_x, self.sum_y2, self.sum_x2, self.sum_xy)
+        y, x = as_vector(metric, "metric"), as_vector(covariate, "covariate")
+        if y.shape != x.shape:
+            raise AnalysisError("metric and covariate differ in length")
+        return cls(
+            int(y.size), float(y.sum()), float(x.sum()), float(y @ y), float(x @ x), float(x @ y)
+        )
 
     @property
     def metric(self) -> SampleStats:
@@ -52,11 +58,17 @@ class CupedStats:
 
     @property
     def covariance(self) -> float:
-        return self._moments.cov_xy
+        return covariance(self.n, self.sum_x, self.sum_y, self.sum_xy)
 
     def __add__(self, other: CupedStats) -> CupedStats:
-        r = self._moments + other._moments
-        return CupedStats(r.n, r.sum_x, r.sum_y, r.sum_x2, r.sum_y2, r.sum_xy)
+        return CupedStats(
+            self.n + other.n,
+            self.sum_y + other.sum_y,
+            self.sum_x + other.sum_x,
+            self.sum_y2 + other.sum_y2,
+            self.sum_x2 + other.sum_x2,
+            self.sum_xy + other.sum_xy,
+        )
 
 
 @dataclass(frozen=True, slots=True)
