@@ -34,7 +34,6 @@ from .errors import ErrorCode, ExperimentError
 SCHEMA_VERSION = 1
 ASSIGNMENT_TYPE = b"assignment"
 _VERSION = str(SCHEMA_VERSION).encode()
-_ASSIGNMENT_ARITY = 10
 
 
 class EventDecodeError(ExperimentError):
@@ -75,24 +74,11 @@ class Assignment:
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> Assignment:
-        if len(row) != _ASSIGNMENT_ARITY:
-            raise EventDecodeError(
-                f"assignment: expected {_ASSIGNMENT_ARITY} values, got {len(row)}",
-                context={"row": list(row)},
-            )
+        """The inverse of `to_row`; `ValueError` or `TypeError` when `row` is not one."""
         key, version, variant, value, reason, error, unit, bucket_key, split, weights = row
-        return cls(
-            key,
-            version,
-            variant,
-            value,
-            reason,
-            error,
-            unit,
-            bucket_key,
-            split,
-            None if weights is None else tuple((v, w) for v, w in weights),
-        )
+        if weights is not None:
+            weights = tuple(map(tuple, weights))
+        return cls(key, version, variant, value, reason, error, unit, bucket_key, split, weights)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,24 +109,23 @@ class AssignmentEvent:
     def decode(cls, fields: Mapping[bytes, bytes]) -> AssignmentEvent:
         """Rebuild an event from stream entry fields; raise `EventDecodeError`
         when the entry is of another type, another schema version or malformed."""
-        kind = fields.get(b"type")
-        if kind != ASSIGNMENT_TYPE:
-            raise EventDecodeError(f"stream entry of type {kind!r} is not an assignment event")
-        if fields.get(b"v") != _VERSION:
+        if fields.get(b"type") != ASSIGNMENT_TYPE or fields.get(b"v") != _VERSION:
             raise EventDecodeError(
-                f"assignment event schema version {fields.get(b'v')!r} is not supported; "
-                f"this reader knows {SCHEMA_VERSION}"
+                f"stream entry of type {fields.get(b'type')!r}, schema version "
+                f"{fields.get(b'v')!r} is not an assignment event of version {SCHEMA_VERSION}"
             )
         try:
+            rows = orjson.loads(fields[b"assignments"])
             return cls(
-                event_id=fields[b"event_id"].decode(),
-                session_id=fields[b"session_id"].decode(),
-                tenant_id=fields[b"tenant_id"].decode(),
-                region=fields[b"region"].decode(),
-                ts_ms=int(fields[b"ts_ms"]),
-                assignments=tuple(
-                    Assignment.from_row(row) for row in orjson.loads(fields[b"assignments"])
-                ),
+                fields[b"event_id"].decode(),
+                fields[b"session_id"].decode(),
+                fields[b"tenant_id"].decode(),
+                fields[b"region"].decode(),
+                int(fields[b"ts_ms"]),
+                tuple([_from_row(row) for row in rows]),
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise EventDecodeError(f"malformed assignment event: {exc!r}") from exc
+
+
+_from_row = Assignment.from_row

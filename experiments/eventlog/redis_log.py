@@ -23,7 +23,7 @@ from typing import Any
 from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from ..context import check_identifier
 from ..errors import StorageUnavailableError
@@ -239,6 +239,13 @@ class RedisSessionLog:
         return replies
 
     async def _pipeline(self, batch: list[_Call]) -> list[Any]:
+        """The replies of `batch`, a script error as the reply of its call."""
+        if len(batch) == 1:  # a pipeline of one costs more than the command itself
+            call = batch[0]
+            try:
+                return [await self._client.evalsha(CREATE_SESSION_SHA, 2, *call.keys, *call.args)]
+            except ResponseError as exc:
+                return [exc]
         pipe = self._client.pipeline(transaction=False)
         for call in batch:
             pipe.evalsha(CREATE_SESSION_SHA, 2, *call.keys, *call.args)

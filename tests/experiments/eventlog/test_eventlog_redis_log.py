@@ -153,6 +153,16 @@ async def test_one_failing_script_fails_only_its_caller(
     ]
 
 
+async def test_a_lone_failing_script_fails_its_caller(
+    log: RedisSessionLog, event: EventFactory, sync_redis: redis.Redis
+) -> None:
+    sync_redis.set(log.keys.session_key("s-bad"), "not a hash")
+    with pytest.raises(ExperimentError, match="WRONGTYPE") as caught:
+        await log.create_session("s-bad", b"d", event("s-bad"))
+    assert caught.value.code is ErrorCode.STORAGE_UNAVAILABLE
+    assert (await log.create_session("s-1", b"d", event("s-1"))).created
+
+
 async def test_a_cancelled_caller_does_not_disturb_the_others(
     log: RedisSessionLog, event: EventFactory
 ) -> None:
