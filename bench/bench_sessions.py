@@ -80,8 +80,19 @@ def start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
     if binary is None:
         sys.exit("bench needs redis-server on PATH")
     proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(workdir)],
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
         stdout=subprocess.DEVNULL,
     )
     wait_port(port)
@@ -99,8 +110,22 @@ def serve(target: str, redis_url: str) -> tuple[subprocess.Popen[bytes], int]:
         "VOXROUTE_LOG_LEVEL": "WARNING",
         "PYTHONPATH": str(ROOT),
     }
-    cmd = [sys.executable, "-m", "uvicorn", TARGETS[target], "--factory", "--port", str(port),
-           "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        TARGETS[target],
+        "--factory",
+        "--port",
+        str(port),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT)
     wait_port(port)
     return proc, port
@@ -108,9 +133,20 @@ def serve(target: str, redis_url: str) -> tuple[subprocess.Popen[bytes], int]:
 
 def run_wrk(port: int, seconds: float, connections: int, script: Path) -> dict[str, float]:
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s", "-s", str(script),
-         f"http://127.0.0.1:{port}"],
-        capture_output=True, text=True, check=True,
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--timeout",
+            "5s",
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{port}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     line = next(x for x in out.splitlines() if x.startswith("RESULT "))
     raw = json.loads(line.removeprefix("RESULT "))
@@ -123,7 +159,9 @@ def run_wrk(port: int, seconds: float, connections: int, script: Path) -> dict[s
     }
 
 
-def measure(target: str, redis_url: str, args: argparse.Namespace, workdir: Path) -> dict[str, float]:
+def measure(
+    target: str, redis_url: str, args: argparse.Namespace, workdir: Path
+) -> dict[str, float]:
     proc, port = serve(target, redis_url)
     try:
         script = workdir / f"{target}-{uuid.uuid4().hex[:6]}.lua"

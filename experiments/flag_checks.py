@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from .catalog import Catalog, Mode, ProviderKind
 from .errors import FlagValidationError
+from .flags import FlagDefinition
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +25,7 @@ class FlagWarning:
 
 
 def check_flags_against_catalog(
-    flags: Mapping[str, Mapping[str, Any]], catalog: Catalog, *, source: str = ""
+    flags: Mapping[str, FlagDefinition], catalog: Catalog, *, source: str = ""
 ) -> list[FlagWarning]:
     """Raise `FlagValidationError` for the first routing flag that the catalog
     cannot serve; return warnings (a routing flag that is absent) otherwise."""
@@ -42,14 +42,9 @@ def check_flags_against_catalog(
     return warnings
 
 
-def _variants(flag: Mapping[str, Any]) -> Mapping[str, Any]:
-    variants = flag.get("variants")
-    return variants if isinstance(variants, Mapping) else {}
-
-
-def _check_mode_flag(flag_key: str, flag: Mapping[str, Any], source: str) -> None:
+def _check_mode_flag(flag_key: str, flag: FlagDefinition, source: str) -> None:
     modes = {mode.value for mode in Mode}
-    for name, value in _variants(flag).items():
+    for name, value in flag.variants.items():
         if value not in modes:
             raise FlagValidationError(
                 f"variant value {value!r} is not a mode; expected one of {sorted(modes)}",
@@ -60,9 +55,9 @@ def _check_mode_flag(flag_key: str, flag: Mapping[str, Any], source: str) -> Non
 
 
 def _check_provider_flag(
-    flag_key: str, flag: Mapping[str, Any], kind: ProviderKind, catalog: Catalog, source: str
+    flag_key: str, flag: FlagDefinition, kind: ProviderKind, catalog: Catalog, source: str
 ) -> None:
-    for name, value in _variants(flag).items():
+    for name, value in flag.variants.items():
         path = f"/variants/{name}"
         spec = catalog.providers.get(value) if isinstance(value, str) else None
         if spec is None:
@@ -83,12 +78,12 @@ def _check_provider_flag(
 
 
 def _check_default_everywhere(
-    flag_key: str, flag: Mapping[str, Any], catalog: Catalog, source: str
+    flag_key: str, flag: FlagDefinition, catalog: Catalog, source: str
 ) -> None:
-    default = flag.get("defaultVariant")
+    default = flag.default_variant
     if default is None:
         return
-    provider_id = _variants(flag).get(default)
+    provider_id = flag.variants.get(default)
     missing = [r for r in catalog.regions if not catalog.is_available(str(provider_id), r)]
     if missing:
         raise FlagValidationError(

@@ -1,0 +1,122 @@
+"""Request and response bodies of the HTTP API (pydantic stays at this boundary)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+
+from experiments.context import MAX_ID_LENGTH, RouteContext
+
+_NO_CONTROL = r"^[^\x00-\x1f\x7f-\x9f]*$"
+Identifier = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_ID_LENGTH,
+        pattern=_NO_CONTROL,
+        description="1 to 128 characters, no control characters.",
+    ),
+]
+AttributeValue = StrictStr | StrictInt | StrictFloat | StrictBool
+
+
+class SessionIn(BaseModel):
+    """A voice session that is starting."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "session_id": "call-8812",
+                    "tenant_id": "acme",
+                    "region": "eu",
+                    "features": {"s2s": False},
+                    "attributes": {"plan": "pro"},
+                }
+            ]
+        },
+    )
+
+    session_id: Identifier = Field(description="The call's id; the targeting key of every flag.")
+    tenant_id: Identifier
+    region: Identifier = Field(description="One of the catalog's regions.")
+    features: dict[Identifier, StrictBool] = Field(
+        default_factory=dict, description="Feature switches, seen by flags as `features.<name>`."
+    )
+    attributes: dict[Identifier, AttributeValue] = Field(
+        default_factory=dict, description="Free attributes, seen by flags as `attributes.<name>`."
+    )
+
+    def to_context(self) -> RouteContext:
+        return RouteContext(
+            self.session_id, self.tenant_id, self.region, self.features, self.attributes
+        )
+
+
+class ProviderOut(BaseModel):
+    id: str = Field(description="Catalog id, e.g. `deepgram/nova-3`.")
+    kind: str
+    vendor: str
+    model: str
+    config: dict[str, Any] = Field(description="Catalog config with the tenant's overrides.")
+
+
+class RouteOut(BaseModel):
+    mode: str = Field(description="`pipeline` (STT + TTS) or `s2s`.")
+    stt: ProviderOut | None
+    tts: ProviderOut | None
+    s2s: ProviderOut | None
+    vad: ProviderOut | None
+    turn_detection: ProviderOut | None
+
+
+class SplitOut(BaseModel):
+    id: str = Field(description="Stable id of the fractional split that decided the variant.")
+    weights: dict[str, int]
+    bucket_unit: str | None = Field(description="What was bucketed: `targetingKey`, `tenant_id`.")
+    bucket_key: str | None = Field(description="The exact string that was hashed.")
+
+
+class AssignmentOut(BaseModel):
+    flag_key: str
+    variant: str | None
+    value: str | None
+    reason: str = Field(description="OpenFeature reason: STATIC, TARGETING_MATCH, SPLIT, ...")
+    flag_version: str
+    error_code: str | None = None
+    split: SplitOut | None = None
+
+
+class FallbackOut(BaseModel):
+    part: str
+    flag_key: str
+    reason: str
+    detail: str
+    requested: str | None
+    used: str
+
+
+class SessionOut(BaseModel):
+    """A session and its pinned route: the same document for its whole life."""
+
+    session_id: str
+    tenant_id: str
+    region: str
+    created_at: str
+    features: dict[str, bool]
+    attributes: dict[str, Any]
+    route: RouteOut
+    assignments: list[AssignmentOut]
+    fallbacks: list[FallbackOut]
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str = Field(description="Names the field or thing that is wrong and why.")
+    context: dict[str, Any]
+
+
+class ErrorOut(BaseModel):
+    error: ErrorDetail

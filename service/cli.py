@@ -1,0 +1,128 @@
+"""The `voxroute` command."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import orjson
+
+from experiments.config import load_routing_config
+from experiments.errors import ExperimentError
+
+from .settings import Settings
+
+logger = logging.getLogger("voxroute")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        code: int = args.run(args)
+    except ExperimentError as exc:
+        print(f"voxroute: {exc.message}", file=sys.stderr)
+        return 2
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="voxroute", description=__doc__)
+    parser.add_argument("--log-level", default=os.environ.get("VOXROUTE_LOG_LEVEL", "info"))
+    sub = parser.add_subparsers(required=True, metavar="command")
+
+    serve = sub.add_parser("serve", help="run the HTTP API under uvicorn")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(run=_serve)
+
+    check = sub.add_parser("check", help="validate the flag set and the catalog")
+    _config_args(check)
+    check.set_defaults(run=_check)
+
+    route = sub.add_parser("route", help="show the route a session would get (writes nothing)")
+    _config_args(route)
+    route.add_argument("--session-id", required=True)
+    route.add_argument("--tenant-id", required=True)
+    route.add_argument("--region", required=True)
+    route.add_argument("--feature", action="append", default=[], metavar="NAME=true|false")
+    route.set_defaults(run=_route)
+    return parser
+
+
+def _config_args(parser: argparse.ArgumentParser) -> None:
+    settings = Settings()
+    parser.add_argument("--flags", type=Path, default=settings.flags_path)
+    parser.add_argument("--catalog", type=Path, default=settings.catalog_path)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .embedded_redis import EmbeddedRedis
+
+    settings = Settings()
+    load_routing_config(settings.flags_path, settings.catalog_path)  # fail fast on a bad file
+    if settings.redis_url is not None:
+        return _run_uvicorn(args)
+    with EmbeddedRedis(settings.data_dir / "redis") as embedded:
+        os.environ["VOXROUTE_REDIS_URL"] = embedded.url
+        logger.info("embedded Redis at %s (set VOXROUTE_REDIS_URL to use yours)", embedded.url)
+        return _run_uvicorn(args)
+
+
+def _run_uvicorn(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    uvicorn.run(
+        "service.main:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level.lower(),
+    )
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    config = load_routing_config(args.flags, args.catalog)
+    for warning in config.warnings:
+        print(f"warning: flag {warning.flag_key!r}: {warning.problem}")
+    print(
+        f"ok: {len(config.flag_set.flags)} flags in {args.flags}, "
+        f"{len(config.catalog.providers)} providers in {args.catalog}"
+    )
+    return 0
+
+
+def _route(args: argparse.Namespace) -> int:
+    from openfeature import api as openfeature_api
+
+    from experiments.context import RouteContext
+    from experiments.flags import VoxrouteProvider
+    from experiments.router import Router
+    from experiments.sessions import session_document
+
+    config = load_routing_config(args.flags, args.catalog)
+    openfeature_api.set_provider(VoxrouteProvider(config.flag_set), domain="voxroute-cli")
+    router = Router(openfeature_api.get_client("voxroute-cli"), config.catalog)
+    features = dict(_feature(item) for item in args.feature)
+    context = RouteContext(args.session_id, args.tenant_id, args.region, features)
+    context.validate(config.catalog.region_set)
+    document = session_document(context, router.select_route(context), 0)
+    sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
+    return 0
+
+
+def _feature(item: str) -> tuple[str, bool]:
+    name, _, value = item.partition("=")
+    if value not in {"true", "false"}:
+        raise ExperimentError(f"--feature {item!r}: expected NAME=true or NAME=false")
+    return name, value == "true"

@@ -1,0 +1,33 @@
+"""One place that maps domain errors to HTTP responses."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request, Response
+
+from experiments.errors import ErrorCode, ExperimentError
+
+from .responses import json_response
+
+STATUS_BY_CODE: dict[ErrorCode, int] = {
+    ErrorCode.INVALID_INPUT: 422,
+    ErrorCode.INVALID_FLAGS: 422,
+    ErrorCode.INVALID_CATALOG: 422,
+    ErrorCode.FLAG_NOT_FOUND: 404,
+    ErrorCode.SESSION_NOT_FOUND: 404,
+    ErrorCode.NO_ROUTE: 422,
+    ErrorCode.CONFLICT: 409,
+    ErrorCode.STORAGE_UNAVAILABLE: 503,
+    ErrorCode.SPOOL_FULL: 503,
+}
+RETRY_AFTER_S = "1"
+
+
+async def experiment_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ExperimentError)  # noqa: S101 - registered for this type only
+    status = STATUS_BY_CODE.get(exc.code, 500)
+    headers = {"Retry-After": RETRY_AFTER_S} if status == 503 else None
+    return json_response({"error": exc.to_dict()}, status, headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ExperimentError, experiment_error_handler)

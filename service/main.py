@@ -1,0 +1,74 @@
+"""Builds the FastAPI application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+
+from .api.routes import health, sessions
+from .errors import install_error_handlers
+from .middleware import BodySizeLimit, BodyTooLargeError
+from .responses import json_response
+from .runtime import Runtime
+from .settings import Settings, get_settings
+
+DESCRIPTION = """
+voxroute picks the speech providers of every voice session with OpenFeature
+flags (flagd format), pins the route for the session's life, and records every
+assignment on Redis streams for cohort analysis.
+"""
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
+    """The app; with `runtime` given (tests), it is used as it is and not stopped."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if runtime is not None:
+            app.state.runtime = runtime
+            yield
+            return
+        started = await Runtime.start(settings)
+        app.state.runtime = started
+        try:
+            yield
+        finally:
+            await started.stop()
+
+    app = FastAPI(title="voxroute", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    if runtime is not None:
+        app.state.runtime = runtime
+
+    async def current_settings() -> Settings:
+        return settings
+
+    app.dependency_overrides[get_settings] = current_settings
+    app.include_router(sessions.router)
+    app.include_router(health.router)
+    install_error_handlers(app)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(BodyTooLargeError, _too_large)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    return app
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for this type only
+    errors = [
+        {"field": ".".join(str(part) for part in err["loc"]), "problem": err["msg"]}
+        for err in exc.errors()
+    ]
+    message = "; ".join(f"{e['field']}: {e['problem']}" for e in errors)
+    body = {"error": {"code": "invalid_input", "message": message, "context": {"errors": errors}}}
+    return json_response(body, 422)
+
+
+async def _too_large(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, BodyTooLargeError)  # noqa: S101 - registered for this type only
+    message = f"request body: larger than {exc.max_bytes} bytes"
+    body = {"error": {"code": "payload_too_large", "message": message, "context": {}}}
+    return json_response(body, 413)

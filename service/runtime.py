@@ -1,0 +1,95 @@
+"""Everything a running voxroute process holds: the Redis connection (or the
+embedded server), the flags and catalog, the OpenFeature provider, the router
+and the session service. Built once at start-up, closed at shutdown."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+from openfeature import api as openfeature_api
+
+from experiments.config import RoutingConfig, load_routing_config
+from experiments.eventlog.keys import KeyLayout
+from experiments.eventlog.redis_log import RedisSessionLog
+from experiments.flags import VoxrouteProvider
+from experiments.router import Router
+from experiments.sessions import SessionService
+
+from .embedded_redis import EmbeddedRedis
+from .settings import Settings
+
+logger = logging.getLogger("voxroute")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    config: RoutingConfig
+    provider: VoxrouteProvider
+    router: Router
+    sessions: SessionService
+    redis: aioredis.Redis
+    embedded: EmbeddedRedis | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    async def start(cls, settings: Settings) -> Runtime:
+        config = load_routing_config(settings.flags_path, settings.catalog_path)
+        for warning in config.warnings:
+            logger.warning("flags: %s: %s", warning.flag_key, warning.problem)
+        embedded = None
+        url = settings.redis_url
+        if url is None:
+            embedded = EmbeddedRedis(settings.data_dir / "redis")
+            embedded.start()
+            url = embedded.url
+        client = aioredis.Redis.from_url(
+            url,
+            socket_timeout=settings.redis_timeout_s,
+            socket_connect_timeout=settings.redis_timeout_s,
+        )
+        provider = VoxrouteProvider(config.flag_set)
+        openfeature_api.set_provider(provider, domain=settings.openfeature_domain)
+        router = Router(openfeature_api.get_client(settings.openfeature_domain), config.catalog)
+        provider.add_change_listener(router.invalidate)
+        log = RedisSessionLog(
+            client,
+            KeyLayout(prefix=settings.key_prefix, shards=settings.shards),
+            session_ttl_s=settings.session_ttl_s,
+            stream_maxlen=settings.stream_maxlen,
+        )
+        logger.info(
+            "voxroute ready: flags %s (%d flags), catalog %s, redis %s",
+            settings.flags_path,
+            len(config.flag_set.flags),
+            settings.catalog_path,
+            "embedded " + url if embedded else url,
+        )
+        return cls(
+            settings, config, provider, router, SessionService(router, log), client, embedded
+        )
+
+    async def stop(self) -> None:
+        await self.sessions.log.aclose()
+        await self.redis.aclose()
+        if self.embedded is not None:
+            self.embedded.stop()
+
+    async def readiness(self) -> dict[str, Any]:
+        redis_ok = await self.sessions.log.ping()
+        return {
+            "ready": redis_ok,
+            "redis": {"ok": redis_ok, "embedded": self.embedded is not None},
+            "flags": {
+                "source": str(self.settings.flags_path),
+                "count": len(self.config.flag_set.flags),
+                "warnings": [f"{w.flag_key}: {w.problem}" for w in self.config.warnings],
+            },
+            "catalog": {
+                "source": self.config.catalog.source,
+                "providers": len(self.config.catalog.providers),
+            },
+        }

@@ -1,0 +1,41 @@
+"""The one settings object of the service (environment prefix `VOXROUTE_`)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULTS_DIR = Path(__file__).resolve().parent.parent / "experiments" / "defaults"
+
+
+class Settings(BaseSettings):
+    """Every knob of a voxroute process; each field is `VOXROUTE_<NAME>` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="VOXROUTE_", extra="ignore")
+
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis to use (redis://, rediss://, unix://). Unset: an embedded Redis "
+        "server is started with its data under data_dir.",
+    )
+    data_dir: Path = Field(default=Path(".voxroute"), description="Local state folder.")
+    flags_path: Path = Field(default=DEFAULTS_DIR / "flags.json", description="flagd flag set.")
+    catalog_path: Path = Field(default=DEFAULTS_DIR / "catalog.yaml", description="Catalog.")
+    key_prefix: str = Field(default="vr", description="Prefix of every Redis key.")
+    shards: int = Field(default=1, ge=1, le=1024, description="Stream shards (hash tags).")
+    session_ttl_s: int = Field(default=7 * 24 * 3600, ge=60, description="Session lifetime.")
+    stream_maxlen: int | None = Field(
+        default=None, ge=1, description="Approximate MAXLEN trim of streams; unset keeps all."
+    )
+    redis_timeout_s: float = Field(default=2.0, gt=0, description="Redis socket timeout.")
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, description="Request body limit.")
+    openfeature_domain: str = Field(default="voxroute", description="OpenFeature domain.")
+    log_level: str = Field(default="INFO")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
