@@ -33,6 +33,9 @@ from .errors import ErrorCode, ExperimentError
 
 SCHEMA_VERSION = 1
 ASSIGNMENT_TYPE = b"assignment"
+ASSIGNMENT_FIELDS = (
+    "type", "v", "event_id", "session_id", "tenant_id", "region", "ts_ms", "assignments",
+)  # fmt: skip
 _VERSION = str(SCHEMA_VERSION).encode()
 
 
@@ -94,16 +97,20 @@ class AssignmentEvent:
 
     def encode(self) -> dict[str, bytes]:
         """The stream entry fields of this event (see the module docstring)."""
-        return {
-            "type": ASSIGNMENT_TYPE,
-            "v": _VERSION,
-            "event_id": self.event_id.encode(),
-            "session_id": self.session_id.encode(),
-            "tenant_id": self.tenant_id.encode(),
-            "region": self.region.encode(),
-            "ts_ms": str(self.ts_ms).encode(),
-            "assignments": orjson.dumps([a.to_row() for a in self.assignments]),
-        }
+        return dict(zip(ASSIGNMENT_FIELDS, self.encode_values(), strict=True))
+
+    def encode_values(self) -> tuple[bytes, ...]:
+        """The values of `encode()`, in `ASSIGNMENT_FIELDS` order."""
+        return (
+            ASSIGNMENT_TYPE,
+            _VERSION,
+            self.event_id.encode(),
+            self.session_id.encode(),
+            self.tenant_id.encode(),
+            self.region.encode(),
+            str(self.ts_ms).encode(),
+            orjson.dumps([a.to_row() for a in self.assignments]),
+        )
 
     @classmethod
     def decode(cls, fields: Mapping[bytes, bytes]) -> AssignmentEvent:

