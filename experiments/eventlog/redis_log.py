@@ -249,7 +249,7 @@ class RedisSessionLog:
                 return [exc]
         pipe = self._client.pipeline(transaction=False)
         for call in batch:
-            pipe.evalsha(CREATE_SESSION_SHA, 2, *call.keys, *call.args)
+            pipe.execute_command("EVALSHA", CREATE_SESSION_SHA, 2, *call.keys, *call.args)
         return list(await pipe.execute(raise_on_error=False))
 
 
