@@ -106,13 +106,14 @@ def _route(args: argparse.Namespace) -> int:
     from openfeature import api as openfeature_api
 
     from experiments.context import RouteContext
+    from experiments.flag_client import RoutingFlagClient
     from experiments.flags import VoxrouteProvider
     from experiments.router import Router
     from experiments.sessions import session_document
 
     config = load_routing_config(args.flags, args.catalog)
     openfeature_api.set_provider(VoxrouteProvider(config.flag_set), domain="voxroute-cli")
-    router = Router(openfeature_api.get_client("voxroute-cli"), config.catalog)
+    router = Router(RoutingFlagClient("voxroute-cli"), config.catalog)
     features = dict(_feature(item) for item in args.feature)
     context = RouteContext(args.session_id, args.tenant_id, args.region, features)
     context.validate(config.catalog.region_set)

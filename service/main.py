@@ -43,10 +43,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     if runtime is not None:
         app.state.runtime = runtime
 
-    async def current_settings() -> Settings:
-        return settings
-
-    app.dependency_overrides[get_settings] = current_settings
+    app.state.settings = settings
     app.include_router(sessions.router)
     app.include_router(health.router)
     install_error_handlers(app)

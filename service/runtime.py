@@ -14,6 +14,7 @@ from openfeature import api as openfeature_api
 from experiments.config import RoutingConfig, load_routing_config
 from experiments.eventlog.keys import KeyLayout
 from experiments.eventlog.redis_log import RedisSessionLog
+from experiments.flag_client import RoutingFlagClient
 from experiments.flags import VoxrouteProvider
 from experiments.router import Router
 from experiments.sessions import SessionService
@@ -46,17 +47,21 @@ class Runtime:
             embedded = EmbeddedRedis(settings.data_dir / "redis")
             embedded.start()
             url = embedded.url
-        client = aioredis.Redis.from_url(
+        redis_client = aioredis.Redis.from_url(
             url,
             socket_timeout=settings.redis_timeout_s,
             socket_connect_timeout=settings.redis_timeout_s,
         )
         provider = VoxrouteProvider(config.flag_set)
         openfeature_api.set_provider(provider, domain=settings.openfeature_domain)
-        router = Router(openfeature_api.get_client(settings.openfeature_domain), config.catalog)
+        flag_client = RoutingFlagClient(
+            settings.openfeature_domain,
+            direct_when_unobserved=settings.openfeature_direct_when_unobserved,
+        )
+        router = Router(flag_client, config.catalog)
         provider.add_change_listener(router.invalidate)
         log = RedisSessionLog(
-            client,
+            redis_client,
             KeyLayout(prefix=settings.key_prefix, shards=settings.shards),
             session_ttl_s=settings.session_ttl_s,
             stream_maxlen=settings.stream_maxlen,
@@ -69,7 +74,7 @@ class Runtime:
             "embedded " + url if embedded else url,
         )
         return cls(
-            settings, config, provider, router, SessionService(router, log), client, embedded
+            settings, config, provider, router, SessionService(router, log), redis_client, embedded
         )
 
     async def stop(self) -> None:

@@ -33,6 +33,11 @@ class Settings(BaseSettings):
     redis_timeout_s: float = Field(default=2.0, gt=0, description="Redis socket timeout.")
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, description="Request body limit.")
     openfeature_domain: str = Field(default="voxroute", description="OpenFeature domain.")
+    openfeature_direct_when_unobserved: bool = Field(
+        default=True,
+        description="Ask voxroute's provider directly when no OpenFeature hook, global "
+        "context or other provider could observe the SDK's work (same results, less CPU).",
+    )
     log_level: str = Field(default="INFO")
 
 
