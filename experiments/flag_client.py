@@ -17,15 +17,20 @@ from __future__ import annotations
 from openfeature import api
 from openfeature.client import OpenFeatureClient
 from openfeature.evaluation_context import EvaluationContext, get_evaluation_context
-from openfeature.flag_evaluation import FlagEvaluationDetails
+from openfeature.flag_evaluation import FlagEvaluationDetails, FlagType
 from openfeature.provider import ProviderStatus
 from openfeature.transaction_context import get_transaction_context
 
 from .flags import VoxrouteProvider
+from .router import StringResolver
 
 
 class RoutingFlagClient:
-    """`get_string_details` with the semantics of `OpenFeatureClient`'s."""
+    """`get_string_details` with the semantics of `OpenFeatureClient`'s.
+
+    `string_resolver()` decides once (per session) which path to take and
+    returns the function that evaluates the session's flags.
+    """
 
     def __init__(self, domain: str, *, direct_when_unobserved: bool = True) -> None:
         self.domain = domain
@@ -38,11 +43,32 @@ class RoutingFlagClient:
         default_value: str,
         evaluation_context: EvaluationContext | None = None,
     ) -> FlagEvaluationDetails[str]:
+        context = evaluation_context or EvaluationContext()
+        return self.string_resolver()(flag_key, default_value, context)
+
+    def string_resolver(self) -> StringResolver:
         provider = self._unobserved_provider()
         if provider is None:
-            return self.client.get_string_details(flag_key, default_value, evaluation_context)
-        resolution = provider.resolve_string_details(flag_key, default_value, evaluation_context)
-        return resolution.to_flag_evaluation_details(flag_key)
+            return self.client.get_string_details
+        compiled = provider.compiled
+
+        def resolve(
+            flag_key: str, default_value: str, context: EvaluationContext
+        ) -> FlagEvaluationDetails[str]:
+            result = compiled.resolve(
+                flag_key, context.targeting_key, context.attributes, flag_type=FlagType.STRING
+            )
+            return FlagEvaluationDetails(
+                flag_key,
+                default_value if result.variant is None else result.value,
+                result.variant,
+                result.flag_metadata,
+                result.reason,
+                result.error_code,
+                result.error_message,
+            )
+
+        return resolve
 
     def _unobserved_provider(self) -> VoxrouteProvider | None:
         """Voxroute's provider when the SDK would add nothing observable, else None."""

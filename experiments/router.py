@@ -12,9 +12,10 @@ logged with the routing context.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, Protocol
 
 import orjson
@@ -47,15 +48,15 @@ class FallbackReason(StrEnum):
     UNAVAILABLE_IN_REGION = "unavailable_in_region"
 
 
-class StringFlagClient(Protocol):
-    """What the router needs of an OpenFeature client (`OpenFeatureClient` fits)."""
+StringResolver = Callable[[str, str, EvaluationContext], FlagEvaluationDetails[str]]
 
-    def get_string_details(
-        self,
-        flag_key: str,
-        default_value: str,
-        evaluation_context: EvaluationContext | None = None,
-    ) -> FlagEvaluationDetails[str]: ...
+
+class StringFlagClient(Protocol):
+    """What the router needs of an OpenFeature client: once per session, the
+    function that evaluates string flags (`RoutingFlagClient` fits; so does any
+    object whose `string_resolver` returns an `OpenFeatureClient.get_string_details`)."""
+
+    def string_resolver(self) -> StringResolver: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,12 +124,13 @@ class Router:
         evaluation = EvaluationContext(context.session_id, context.evaluation_attributes())
         assignments: list[Assignment] = []
         fallbacks: list[Fallback] = []
-        mode = self._mode(context, evaluation, assignments, fallbacks)
+        resolve = self._client.string_resolver()
+        mode = self._mode(resolve, context, evaluation, assignments, fallbacks)
         kinds = _kinds_for(mode)
         parts: dict[str, Mapping[str, Any] | None] = {kind.value: None for kind in ProviderKind}
         for kind in kinds:
             flag_key = catalog.routing[kind.value]
-            details = self._client.get_string_details(flag_key, "", evaluation)
+            details = resolve(flag_key, "", evaluation)
             assignments.append(_assignment(flag_key, details))
             provider_id = self._choose(kind, flag_key, details, context, fallbacks)
             parts[kind.value] = self._provider(provider_id, context.tenant_id)
@@ -136,13 +138,14 @@ class Router:
 
     def _mode(
         self,
+        resolve: StringResolver,
         context: RouteContext,
         evaluation: EvaluationContext,
         assignments: list[Assignment],
         fallbacks: list[Fallback],
     ) -> Mode:
         flag_key = self._catalog.routing["mode"]
-        details = self._client.get_string_details(flag_key, "", evaluation)
+        details = resolve(flag_key, "", evaluation)
         assignments.append(_assignment(flag_key, details))
         problem = _flag_problem(details)
         if problem is None and details.value not in Mode.__members__.values():
@@ -243,6 +246,7 @@ def _flag_problem(details: FlagEvaluationDetails[str]) -> tuple[FallbackReason, 
 def _assignment(flag_key: str, details: FlagEvaluationDetails[str]) -> Assignment:
     meta = details.flag_metadata
     weights = meta.get(META_SPLIT_WEIGHTS)
+    split_weights = None if weights is None else _parsed_weights(str(weights))
     return Assignment(
         flag_key=flag_key,
         flag_version=str(meta.get(META_VERSION, "")),
@@ -253,8 +257,14 @@ def _assignment(flag_key: str, details: FlagEvaluationDetails[str]) -> Assignmen
         bucket_unit=_str_or_none(meta.get(META_BUCKET_UNIT)),
         bucket_key=_str_or_none(meta.get(META_BUCKET_KEY)),
         split_id=_str_or_none(meta.get(META_SPLIT_ID)),
-        split_weights=tuple(orjson.loads(weights).items()) if isinstance(weights, str) else None,
+        split_weights=split_weights,
     )
+
+
+@lru_cache(maxsize=1024)
+def _parsed_weights(weights: str) -> tuple[tuple[str, int], ...]:
+    """`{"a": 50, "b": 50}` as pairs; a split has few distinct weightings."""
+    return tuple(orjson.loads(weights).items())
 
 
 def _str_or_none(value: object) -> str | None:

@@ -8,7 +8,6 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-import redis.asyncio as aioredis
 from openfeature import api as openfeature_api
 
 from experiments.config import RoutingConfig, load_routing_config
@@ -32,7 +31,7 @@ class Runtime:
     provider: VoxrouteProvider
     router: Router
     sessions: SessionService
-    redis: aioredis.Redis
+    redis_url: str
     embedded: EmbeddedRedis | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -44,14 +43,8 @@ class Runtime:
         embedded = None
         url = settings.redis_url
         if url is None:
-            embedded = EmbeddedRedis(settings.data_dir / "redis")
-            embedded.start()
+            embedded = EmbeddedRedis(settings.data_dir / "redis").start()
             url = embedded.url
-        redis_client = aioredis.Redis.from_url(
-            url,
-            socket_timeout=settings.redis_timeout_s,
-            socket_connect_timeout=settings.redis_timeout_s,
-        )
         provider = VoxrouteProvider(config.flag_set)
         openfeature_api.set_provider(provider, domain=settings.openfeature_domain)
         flag_client = RoutingFlagClient(
@@ -60,11 +53,12 @@ class Runtime:
         )
         router = Router(flag_client, config.catalog)
         provider.add_change_listener(router.invalidate)
-        log = RedisSessionLog(
-            redis_client,
-            KeyLayout(prefix=settings.key_prefix, shards=settings.shards),
+        log = RedisSessionLog.from_url(
+            url,
+            keys=KeyLayout(prefix=settings.key_prefix, shards=settings.shards),
             session_ttl_s=settings.session_ttl_s,
             stream_maxlen=settings.stream_maxlen,
+            socket_timeout_s=settings.redis_timeout_s,
         )
         logger.info(
             "voxroute ready: flags %s (%d flags), catalog %s, redis %s",
@@ -73,13 +67,11 @@ class Runtime:
             settings.catalog_path,
             "embedded " + url if embedded else url,
         )
-        return cls(
-            settings, config, provider, router, SessionService(router, log), redis_client, embedded
-        )
+        sessions = SessionService(router, log)
+        return cls(settings, config, provider, router, sessions, url, embedded)
 
     async def stop(self) -> None:
         await self.sessions.log.aclose()
-        await self.redis.aclose()
         if self.embedded is not None:
             self.embedded.stop()
 

@@ -14,7 +14,7 @@ from openfeature.flag_evaluation import FlagEvaluationDetails, Reason
 from experiments.catalog import Catalog, load_catalog
 from experiments.context import RouteContext
 from experiments.errors import NoRouteError
-from experiments.router import FallbackReason, Router
+from experiments.router import FallbackReason, Router, StringResolver
 from experiments.telemetry import ROUTE_FALLBACKS
 
 CATALOG = Path(__file__).resolve().parents[2] / "experiments" / "defaults" / "catalog.yaml"
@@ -26,6 +26,9 @@ class ScriptedClient:
     def __init__(self, answers: Mapping[str, FlagEvaluationDetails[str]]) -> None:
         self.answers = answers
         self.asked: list[str] = []
+
+    def string_resolver(self) -> StringResolver:
+        return self.get_string_details
 
     def get_string_details(
         self,
