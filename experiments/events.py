@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import orjson
@@ -33,6 +34,7 @@ from .errors import ErrorCode, ExperimentError
 
 SCHEMA_VERSION = 1
 ASSIGNMENT_TYPE = b"assignment"
+OUTCOME_TYPE = b"outcome"
 ASSIGNMENT_FIELDS = (
     "type", "v", "event_id", "session_id", "tenant_id", "region", "ts_ms", "assignments",
 )  # fmt: skip
@@ -136,3 +138,83 @@ class AssignmentEvent:
 
 
 _from_row = Assignment.from_row
+
+
+OUTCOME_FIELDS = (
+    b"type",
+    b"v",
+    b"event_id",
+    b"session_id",
+    b"tenant_id",
+    b"ts_ms",
+    b"kind",
+    b"turn",
+    b"metrics",
+)
+
+
+class OutcomeKind(StrEnum):
+    """Where a measurement belongs: one turn, the whole session, or the session's end."""
+
+    TURN = "turn"
+    SESSION = "session"
+    END = "end"
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeEvent:
+    """Measurements reported for one session (one turn of it, or all of it).
+
+    On a stream the fields are `type` (`outcome`), `v`, `event_id`, `session_id`,
+    `tenant_id`, `ts_ms`, `kind` (`turn`, `session`, `end`), `turn` (empty when
+    not a turn) and `metrics`: a compact JSON array of `[name, value]` pairs,
+    booleans as 0/1. The event id makes retries and replays idempotent.
+    """
+
+    event_id: str
+    session_id: str
+    tenant_id: str
+    ts_ms: int
+    kind: OutcomeKind
+    turn: int | None
+    metrics: tuple[tuple[str, float], ...]
+
+    def encode(self) -> dict[bytes, bytes]:
+        return dict(zip(OUTCOME_FIELDS, self.encode_values(), strict=True))
+
+    def encode_values(self) -> tuple[bytes, ...]:
+        """The values of `encode()`, in `OUTCOME_FIELDS` order."""
+        return (
+            OUTCOME_TYPE,
+            _VERSION,
+            self.event_id.encode(),
+            self.session_id.encode(),
+            self.tenant_id.encode(),
+            str(self.ts_ms).encode(),
+            self.kind.value.encode(),
+            b"" if self.turn is None else str(self.turn).encode(),
+            orjson.dumps(self.metrics),
+        )
+
+    @classmethod
+    def decode(cls, fields: Mapping[bytes, bytes]) -> OutcomeEvent:
+        if fields.get(b"type") != OUTCOME_TYPE or fields.get(b"v") != _VERSION:
+            raise EventDecodeError(
+                f"stream entry of type {fields.get(b'type')!r}, schema version "
+                f"{fields.get(b'v')!r} is not an outcome event of version {SCHEMA_VERSION}"
+            )
+        try:
+            turn = fields[b"turn"]
+            return cls(
+                fields[b"event_id"].decode(),
+                fields[b"session_id"].decode(),
+                fields[b"tenant_id"].decode(),
+                int(fields[b"ts_ms"]),
+                OutcomeKind(fields[b"kind"].decode()),
+                int(turn) if turn else None,
+                tuple(
+                    (str(name), float(value)) for name, value in orjson.loads(fields[b"metrics"])
+                ),
+            )
+        except (KeyError, ValueError, TypeError) as exc:
+            raise EventDecodeError(f"malformed outcome event: {exc!r}") from exc

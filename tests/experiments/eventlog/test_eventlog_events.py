@@ -7,7 +7,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from experiments.events import Assignment, AssignmentEvent, EventDecodeError
+from experiments.events import (
+    Assignment,
+    AssignmentEvent,
+    EventDecodeError,
+    OutcomeEvent,
+    OutcomeKind,
+)
 
 SPLIT = Assignment(
     flag_key="stt-provider",
@@ -113,3 +119,28 @@ assignments = st.builds(
 )
 def test_any_event_survives_the_round_trip(original: AssignmentEvent) -> None:
     assert AssignmentEvent.decode(fields_of(original)) == original
+
+
+@pytest.mark.parametrize(
+    ("kind", "turn"),
+    [(OutcomeKind.TURN, 3), (OutcomeKind.SESSION, None), (OutcomeKind.END, None)],
+)
+def test_an_outcome_event_round_trips_through_its_stream_fields(
+    kind: OutcomeKind, turn: int | None
+) -> None:
+    event = OutcomeEvent(
+        "ev-1",
+        "call-1",
+        "acme",
+        1_700_000_000_123,
+        kind,
+        turn,
+        (("stt_ttfb_ms", 182.0), ("task_success", 1.0)),
+    )
+    assert OutcomeEvent.decode(event.encode()) == event
+
+
+def test_an_assignment_entry_is_not_an_outcome() -> None:
+    fields = {b"type": b"assignment", b"v": b"1"}
+    with pytest.raises(EventDecodeError, match="not an outcome event"):
+        OutcomeEvent.decode(fields)
