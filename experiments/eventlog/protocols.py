@@ -4,11 +4,12 @@ their readers. Implementations: `RedisSessionLog` and `StreamReader` (Redis),
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
-from ..events import AssignmentEvent
+from ..events import AssignmentEvent, OutcomeEvent
 
 StreamPosition = str | Mapping[int, str]
 """Where to read from: one stream id for every shard, or a stream id per shard
@@ -71,3 +72,39 @@ class EventReader(Protocol):
         """Yield lists of at most `batch` `(stream_id, event)` pairs recorded
         after `since` (exclusive), oldest first, until the log is exhausted."""
         ...
+
+
+class AppendStatus(StrEnum):
+    APPENDED = "appended"
+    DUPLICATE = "duplicate"
+    UNKNOWN_SESSION = "unknown_session"
+    SPOOLED = "spooled"
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """What happened to one outcome event: appended (with its stream id), a
+    duplicate of an event id already recorded for the session (nothing written),
+    refused because the session does not exist, or kept in the local spool
+    while Redis is away (it will be appended, in order, when Redis is back)."""
+
+    status: AppendStatus
+    stream_id: str | None = None
+
+
+@runtime_checkable
+class OutcomeLog(Protocol):
+    """The outcome stream: idempotent appends, exactly once per (session, event id)."""
+
+    async def append_outcomes(self, events: Sequence[OutcomeEvent]) -> list[AppendResult]:
+        """Append every event (one result per event, same order); concurrent
+        callers share round trips (group commit)."""
+        ...
+
+    async def session_tenants(self, session_ids: Sequence[str]) -> dict[str, str | None]:
+        """The tenant of each session, None for a session that does not exist."""
+        ...
+
+    async def ping(self) -> bool: ...
+
+    async def aclose(self) -> None: ...
