@@ -8,17 +8,15 @@
 
 from __future__ import annotations
 
-from .evaluator import (
+from .evaluator import CompiledFlag, CompiledFlagSet, Resolution
+from .fractional import SplitInfo, bucket_hash
+from .keys import (
     BUCKET_KEY_KEY,
     BUCKET_UNIT_KEY,
     FLAG_VERSION_KEY,
     SPLIT_ID_KEY,
     SPLIT_WEIGHTS_KEY,
-    CompiledFlag,
-    CompiledFlagSet,
-    Resolution,
 )
-from .fractional import SplitInfo, bucket_hash
 from .model import FlagDefinition, FlagSetDefinition, parse_flag_set
 from .provider import ChangeListener, VoxrouteProvider
 from .store import (

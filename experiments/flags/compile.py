@@ -19,24 +19,20 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from . import compile_data as data
+from . import compile_forms as forms
 from . import compile_ops as ops
+from . import compile_split as split
 from .compile_checks import Checker
-from .fractional import SplitInfo
-from .jsonlogic import fresh, not_, to_bool
+from .compile_ops import Expr, constant
+from .jsonlogic import fresh, to_bool
+from .split_ids import SplitSite, split_sites
 
 Fn = Callable[[Any], Any]
-Tail = Callable[[Any], tuple[Any, SplitInfo | None]]
-EvalState = data.EvalState
+TailResult = split.TailResult
+Tail = split.Tail
+new_state = data.new_state
 _ITERATING = frozenset({"filter", "map", "reduce", "all", "some", "none"})
 _B = TypeVar("_B")
-_EMPTY_ITERATION: dict[str, Any] = {
-    "filter": [],
-    "map": [],
-    "reduce": None,
-    "all": False,
-    "some": False,
-    "none": True,
-}
 
 
 class TargetingParseError(Exception):
@@ -53,22 +49,7 @@ class FlagScope:
     strict: bool = True
     evaluators: frozenset[str] = frozenset()
     ref_sites: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Expr:
-    """A compiled node: its closure, and its value when it is a constant."""
-
-    fn: Fn
-    const: bool = False
-    value: Any = None
-
-
-def constant(value: Any) -> Expr:
-    """A literal; lists are rebuilt on every call, as the interpreter does."""
-    if isinstance(value, list):
-        return Expr(lambda _s: fresh(value), True, value)
-    return Expr(lambda _s: value, True, value)
+    metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
 def _escape(token: str) -> str:
@@ -81,53 +62,23 @@ def _args(raw: Any, base: str) -> tuple[list[Any], list[str]]:
     return [raw], [base]
 
 
-def _is_true(value: Any) -> bool:
-    return value is True or (value is not False and to_bool(value))
+_NOTHING: TailResult = split.NOTHING
 
 
-def _choose(pairs: list[tuple[Fn, Fn]], otherwise: Fn) -> Fn:
-    """The closure of an `if` chain: the first branch whose condition is truthy."""
-    if len(pairs) == 1:
-        ((cond, then),) = pairs
-        return lambda s: then(s) if _is_true(cond(s)) else otherwise(s)
-
-    def chain(s: Any) -> Any:
-        for cond, then in pairs:
-            if _is_true(cond(s)):
-                return then(s)
-        return otherwise(s)
-
-    return chain
-
-
-def _logic(op: str, fns: list[Fn], tail: bool) -> Fn:
-    """`and` returns the first falsy operand, `or` the first truthy one, else the last."""
-    stop = not_ if op == "and" else to_bool
-
-    def run(s: Any) -> Any:
-        current: Any = (None, None) if tail else None
-        for f in fns:
-            current = f(s)
-            if stop(current[0] if tail else current):
-                return current
-        return current
-
-    return run
-
-
-def _no_match(_s: Any) -> tuple[Any, SplitInfo | None]:
-    return None, None
+def _no_match(_s: Any) -> TailResult:
+    return _NOTHING
 
 
 _NO_MATCH: Tail = _no_match
 
 
 class _Compiler:
-    def __init__(self, scope: FlagScope, sites: dict[int, data.SplitSite]) -> None:
+    def __init__(self, scope: FlagScope, sites: dict[int, SplitSite]) -> None:
         self.scope = scope
         self.sites = sites
         self.check = Checker(scope.key, scope.variants, scope.source, scope.ref_sites)
         self.strict = scope.strict
+        self.const_tails: dict[Tail, TailResult] = {}
 
     # -- tail form: nodes whose value may become the variant --------------------------
 
@@ -141,9 +92,13 @@ class _Compiler:
             if op in ("if", "?:"):
                 live, otherwise = self._if_plan(args, paths, self.tail, root=True)
                 other = _NO_MATCH if otherwise is None else otherwise
-                return _choose(live, other) if live else other
+                if not live:
+                    return other
+                return self._choose_tail(live, other)
             if op in ("and", "or"):
-                return _logic(op, [self.tail(a, p) for a, p in zip(args, paths, strict=True)], True)
+                return forms.logic(
+                    op, [self.tail(a, p) for a, p in zip(args, paths, strict=True)], True
+                )
             if op == "fractional":
                 if self.strict:
                     self.check.split_variants(args, base)
@@ -151,8 +106,34 @@ class _Compiler:
         expr = self.expr(node, path, root=True)
         if expr.const and self.strict:
             self.check.variant(expr.value, path)
+        if expr.const and not isinstance(expr.value, list):
+            result: TailResult = (expr.value, None, None)
+
+            def constant_tail(_s: Any) -> TailResult:
+                return result
+
+            self.const_tails[constant_tail] = result
+            return constant_tail
         fn = expr.fn
-        return lambda s: (fn(s), None)
+        return lambda s: (fn(s), None, None)
+
+    def _choose_tail(self, live: list[tuple[Fn, Tail]], other: Tail) -> Tail:
+        """`_choose` for tails; one condition between constant results returns them directly."""
+        consts = self.const_tails
+        if other is _NO_MATCH:
+            consts[_NO_MATCH] = _NOTHING
+        if len(live) != 1 or live[0][1] not in consts or other not in consts:
+            return forms.choose(live, other)
+        cond, then = live[0][0], consts[live[0][1]]
+        otherwise = consts[other]
+
+        def pick(s: Any) -> TailResult:
+            value = cond(s)
+            if value is True or (value is not False and to_bool(value)):
+                return then
+            return otherwise
+
+        return pick
 
     # -- plain form ---------------------------------------------------------------------
 
@@ -186,7 +167,7 @@ class _Compiler:
             return self._fractional(node, args, paths, base, root=root)[0]
         exprs = [self.expr(a, p, root) for a, p in zip(args, paths, strict=True)]
         if op in ("and", "or"):
-            return self._fold(_logic(op, [e.fn for e in exprs], False), exprs, base)
+            return self._fold(forms.logic(op, [e.fn for e in exprs], False), exprs, base)
         if op == "var":
             return self._var(exprs, base, root)
         if op in ("missing", "missing_some"):
@@ -218,7 +199,7 @@ class _Compiler:
         if all(e.const for e in exprs):
             values = [fresh(e.value) for e in exprs]
             return self._fold(lambda _s: impl(*values), exprs, base)
-        fast = _fast_path(op, exprs)
+        fast = ops.fast_path(op, exprs)
         return Expr(fast or ops.call(impl, [e.fn for e in exprs]))
 
     def _if_plan(
@@ -245,19 +226,23 @@ class _Compiler:
         other = constant(None) if otherwise is None else otherwise
         if not live:
             return other
-        return Expr(_choose([(cond, then.fn) for cond, then in live], other.fn))
+        return Expr(forms.choose([(cond, then.fn) for cond, then in live], other.fn))
 
     def _iterate(self, op: str, args: list[Any], paths: list[str], root: bool) -> Fn:
         """`filter`, `map`, `reduce`, `all`, `some`, `none`: the body sees each item as data."""
         if not args:
-            return constant(_EMPTY_ITERATION[op]).fn
+            return constant(forms.EMPTY_ITERATION[op]).fn
         items = self.expr(args[0], paths[0], root).fn
         body = self.expr(args[1], paths[1], False).fn if len(args) > 1 else constant(None).fn
-        return _ITERATORS[op](items, body, args[2] if len(args) > 2 else None, len(args))
+        return forms.ITERATORS[op](items, body, args[2] if len(args) > 2 else None, len(args))
 
     def _var(self, exprs: list[Expr], base: str, root: bool) -> Expr:
         if len(exprs) > 2:
-            return Expr(self._raise(exprs, TypeError("var takes at most 2 arguments")))
+            return Expr(
+                forms.raise_after(
+                    [e.fn for e in exprs], lambda: TypeError("var takes at most 2 arguments")
+                )
+            )
         key = exprs[0] if exprs else constant(None)
         default = exprs[1] if len(exprs) > 1 else constant(None)
         if not key.const:
@@ -273,7 +258,8 @@ class _Compiler:
             root=root,
             flag_key=self.scope.key,
         )
-        return Expr(fn)
+        plain = default.const and default.value is None
+        return Expr(fn, path=data.attribute_path(key.value, root=root) if plain else None)
 
     def _fractional(
         self, node: Any, args: list[Any], paths: list[str], base: str, *, root: bool
@@ -281,26 +267,14 @@ class _Compiler:
         exprs = [self.expr(a, p, root) for a, p in zip(args, paths, strict=True)]
         if self.strict:
             self.check.fractional(args, base)
-        site = self.sites[id(node)]
-        run = data.bucketer(
+        plain, tail = split.fractional(
             [e.fn for e in exprs],
             [(e.const, e.value) for e in exprs],
+            self.sites[id(node)],
             root=root,
             flag_key=self.scope.key,
+            metadata=self.scope.metadata,
         )
-
-        def plain(s: Any) -> Any:
-            result = run(s)
-            return None if result is None else result.variant
-
-        def tail(s: Any) -> tuple[Any, SplitInfo | None]:
-            result = run(s)
-            if result is None or result.variant is None:
-                return None, None
-            unit = "targetingKey" if result.shorthand else site.unit
-            info = SplitInfo(site.split_id, result.table.weights, unit, result.bucket_key)
-            return result.variant, info
-
         return Expr(plain), tail
 
     def _unknown(self, op: str, args: list[Any], exprs: list[Expr], base: str) -> Fn:
@@ -308,100 +282,12 @@ class _Compiler:
         if self.strict:
             raise self.check.unknown(op, base, self.scope.evaluators, args[0] if args else None)
         if "." in op and op.split(".", maxsplit=1)[0] in ops.OPERATIONS:
-            return self._raise(exprs, TypeError(f"cannot resolve operation {op!r}"))
-        return self._raise(exprs, TargetingParseError(f"Unrecognized operation: {op!r}"))
-
-    @staticmethod
-    def _raise(exprs: list[Expr], error: Exception) -> Fn:
-        fns = [e.fn for e in exprs]
-
-        def fail(s: Any) -> Any:
-            for f in fns:  # the interpreter evaluates the arguments first
-                f(s)
-            raise error
-
-        return fail
-
-
-def _fast_path(op: str, exprs: list[Expr]) -> Fn | None:
-    if op in ("==", "!=") and len(exprs) == 2:
-        left, right = exprs
-        negate = op == "!="
-        if right.const and isinstance(right.value, str) and not left.const:
-            return ops.equals_constant(left.fn, right.value, constant_first=False, negate=negate)
-        if left.const and isinstance(left.value, str) and not right.const:
-            return ops.equals_constant(right.fn, left.value, constant_first=True, negate=negate)
-    if op == "in" and len(exprs) == 2 and exprs[1].const and not exprs[0].const:
-        haystack = exprs[1].value
-        if isinstance(haystack, list) and all(isinstance(item, str) for item in haystack):
-            return ops.in_constant(exprs[0].fn, haystack)
-    if op == "sem_ver" and len(exprs) == 3 and exprs[1].const and exprs[2].const:
-        return ops.sem_ver_constant(exprs[0].fn, exprs[1].value, exprs[2].value)
-    return None
-
-
-def _filter(items: Fn, body: Fn, _init: Any, argc: int) -> Fn:
-    if argc < 2:
-        return constant([]).fn
-
-    def run(s: Any) -> Any:
-        values = items(s)
-        if not isinstance(values, list):
-            return []
-        return [item for item in values if to_bool(body(item))]
-
-    return run
-
-
-def _map(items: Fn, body: Fn, _init: Any, _argc: int) -> Fn:
-    def run(s: Any) -> Any:
-        values = items(s)
-        return [body(item) for item in values] if isinstance(values, list) else []
-
-    return run
-
-
-def _reduce(items: Fn, body: Fn, init: Any, _argc: int) -> Fn:
-    def run(s: Any) -> Any:
-        values = items(s)
-        if not isinstance(values, list):
-            return init  # the raw third argument, not evaluated
-        context: dict[str, Any] = {"accumulator": init}
-        for item in values:
-            context["current"] = item
-            context["accumulator"] = body(context)
-        return context["accumulator"]
-
-    return run
-
-
-def _quantifier(op: str) -> Callable[[Fn, Fn, Any, int], Fn]:
-    def build(items: Fn, body: Fn, _init: Any, argc: int) -> Fn:
-        if argc < 2:
-            return constant(op == "none").fn
-
-        def run(s: Any) -> bool:
-            values = items(s)
-            if not isinstance(values, list):
-                return op == "none"
-            if op == "all":
-                return bool(values) and all(to_bool(body(item)) for item in values)
-            found = any(to_bool(body(item)) for item in values)
-            return found if op == "some" else not found
-
-        return run
-
-    return build
-
-
-_ITERATORS: dict[str, Callable[[Fn, Fn, Any, int], Fn]] = {
-    "filter": _filter,
-    "map": _map,
-    "reduce": _reduce,
-    "all": _quantifier("all"),
-    "some": _quantifier("some"),
-    "none": _quantifier("none"),
-}
+            return forms.raise_after(
+                [e.fn for e in exprs], lambda: TypeError(f"cannot resolve operation {op!r}")
+            )
+        return forms.raise_after(
+            [e.fn for e in exprs], lambda: TargetingParseError(f"Unrecognized operation: {op!r}")
+        )
 
 
 def compile_targeting(targeting: Any, scope: FlagScope) -> Tail | None:
@@ -418,15 +304,15 @@ def compile_targeting(targeting: Any, scope: FlagScope) -> Tail | None:
             raise checker.fail("/targeting", "targeting must be an object")
         message = f"Invalid 'targeting' value in flag: {targeting}"
 
-        def broken(_s: Any) -> tuple[Any, SplitInfo | None]:
+        def broken(_s: Any) -> TailResult:
             raise TargetingParseError(message)
 
         return broken
-    compiler = _Compiler(scope, data.split_sites(scope.key, targeting))
+    compiler = _Compiler(scope, split_sites(scope.key, targeting))
     try:
         return compiler.tail(targeting, "/targeting")
     except RecursionError:
         raise checker.fail("/targeting", "the rule is nested too deeply") from None
 
 
-__all__ = ["EvalState", "FlagScope", "TargetingParseError", "compile_targeting"]
+__all__ = ["FlagScope", "TargetingParseError", "compile_targeting", "new_state"]

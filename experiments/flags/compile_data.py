@@ -1,4 +1,4 @@
-"""Compiled operators that read the evaluation data: `var`, `missing`, `fractional`.
+"""Compiled operators that read the evaluation data: `var`, `missing` and fused lookups.
 
 At the root of a rule the data is flagd's context: the caller's attributes plus
 `targetingKey` and `$flagd` (`flagKey`, `timestamp`), see
@@ -12,61 +12,72 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from .fractional import (
-    Bucketed,
-    bucket,
-    evaluate,
-    parse_table,
-    shorthand_key,
-    split_id,
+from .jsonlogic import (
+    NUMERIC,
+    contains,
+    fresh,
+    loose_equals,
+    missing,
+    missing_some,
+    to_string,
+    var,
+    walk,
 )
-from .jsonlogic import NUMERIC, fresh, missing, missing_some, to_string, var, walk
 
 Fn = Callable[[Any], Any]
-Bucketer = Callable[[Any], Bucketed | None]
 
 
-class EvalState:
-    """What one evaluation of one flag sees at the root of its targeting rule."""
+State = list[Any]
+"""The root data of one evaluation, a list because one is built per evaluation:
+`[targeting key, attributes, now or None, flag key, $flagd dict or None, context or None]`.
+Read it through the helpers below; closures use the indexes directly."""
 
-    __slots__ = ("_data", "_flagd", "_now", "attributes", "flag_key", "targeting_key")
 
-    def __init__(
-        self,
-        flag_key: str,
-        targeting_key: str | None,
-        attributes: Mapping[str, Any],
-        now: int | None = None,
-    ) -> None:
-        self.flag_key = flag_key
-        self.targeting_key = targeting_key
-        self.attributes = attributes
-        self._now = now
-        self._flagd: dict[str, Any] | None = None
-        self._data: dict[str, Any] | None = None
+def new_state(
+    flag_key: str, targeting_key: str | None, attributes: Mapping[str, Any], now: int | None = None
+) -> State:
+    """The state of one evaluation of `flag_key`; `now` fixes `$flagd.timestamp`."""
+    return [targeting_key, attributes, now, flag_key, None, None]
 
-    def timestamp(self) -> int:
-        """`$flagd.timestamp`: the evaluation time in Unix seconds."""
-        if self._now is None:
-            self._now = int(time.time())
-        return self._now
 
-    def flagd(self) -> dict[str, Any]:
-        if self._flagd is None:
-            self._flagd = {"flagKey": self.flag_key, "timestamp": self.timestamp()}
-        return self._flagd
+def timestamp(s: State) -> int:
+    """`$flagd.timestamp`: the evaluation time in Unix seconds, read once per evaluation."""
+    if s[2] is None:
+        s[2] = int(time.time())
+    now: int = s[2]
+    return now
 
-    def data(self) -> dict[str, Any]:
-        """The whole context as flagd-core builds it (attributes, `$flagd`, `targetingKey`)."""
-        if self._data is None:
-            data = dict(self.attributes)
-            data["$flagd"] = self.flagd()
-            data["targetingKey"] = self.targeting_key
-            self._data = data
-        return self._data
+
+def flagd(s: State) -> dict[str, Any]:
+    """The `$flagd` object: `flagKey` and `timestamp`."""
+    if s[4] is None:
+        s[4] = {"flagKey": s[3], "timestamp": timestamp(s)}
+    result: dict[str, Any] = s[4]
+    return result
+
+
+def context(s: State) -> dict[str, Any]:
+    """The whole context as flagd-core builds it (attributes, `$flagd`, `targetingKey`)."""
+    if s[5] is None:
+        data = dict(s[1])
+        data["$flagd"] = flagd(s)
+        data["targetingKey"] = s[0]
+        s[5] = data
+    result: dict[str, Any] = s[5]
+    return result
+
+
+def _plain(prop: str) -> bool:
+    """A path step that only a dict can follow (no list index, no `length`)."""
+    if prop == "length":
+        return False
+    try:
+        int(prop, 10)
+    except ValueError:
+        return True
+    return False
 
 
 def _root_lookup(props: Sequence[str], flag_key: str) -> Fn:
@@ -75,18 +86,82 @@ def _root_lookup(props: Sequence[str], flag_key: str) -> Fn:
     if head == "$flagd" and rest == ("flagKey",):
         return lambda _s: flag_key
     if head == "$flagd" and rest == ("timestamp",):
-        return lambda s: s.timestamp()
+        return timestamp
     if head == "$flagd":
-        base: Fn = lambda s: s.flagd()  # noqa: E731
+        base: Fn = flagd
     elif head == "targetingKey":
-        base = lambda s: s.targeting_key  # noqa: E731
+        base = lambda s: s[0]  # noqa: E731
     elif not rest:
-        return lambda s: s.attributes.get(head)
+        return lambda s: s[1].get(head)
+    elif len(rest) == 1 and _plain(rest[0]):
+        (prop,) = rest
+
+        def nested(s: Any) -> Any:
+            data = s[1].get(head)
+            return data.get(prop) if isinstance(data, dict) else None
+
+        return nested
     else:
-        return lambda s: walk(s.attributes.get(head), rest)
+        return lambda s: walk(s[1].get(head), rest)
     if not rest:
         return base
     return lambda s: walk(base(s), rest)
+
+
+def attribute_path(key: Any, *, root: bool) -> tuple[str, ...] | None:
+    """The path of a `var` that reads an attribute one or two levels deep (`region`,
+    `features.s2s`) at the root, for the fused operators below; None otherwise."""
+    if not root or not isinstance(key, str) or not key:
+        return None
+    props = tuple(key.split("."))
+    if props[0] in ("$flagd", "targetingKey") or len(props) > 2:
+        return None
+    return props if all(_plain(prop) for prop in props[1:]) else None
+
+
+def equals_path(path: tuple[str, ...], constant: Any, *, constant_first: bool, negate: bool) -> Fn:
+    """`==` / `!=` of an attribute path and a constant scalar, reading and comparing inline."""
+    kind, head = type(constant), path[0]
+
+    def compare(value: Any) -> bool:
+        pair = (constant, value) if constant_first else (value, constant)
+        return loose_equals(*pair) is not negate
+
+    if len(path) == 1:
+
+        def eq_top(s: Any) -> bool:
+            value = s[1].get(head)
+            if type(value) is kind:
+                return (value == constant) is not negate
+            return compare(value)
+
+        return eq_top
+    prop = path[1]
+
+    def eq_nested(s: Any) -> bool:
+        value = s[1].get(head)
+        value = value.get(prop) if isinstance(value, dict) else None
+        if type(value) is kind:
+            return (value == constant) is not negate
+        return compare(value)
+
+    return eq_nested
+
+
+def in_path(path: tuple[str, ...], haystack: list[str]) -> Fn:
+    """`in` of an attribute path and a constant list of strings: a set lookup for strings."""
+    members, head = frozenset(haystack), path[0]
+    prop = path[1] if len(path) > 1 else None
+
+    def member(s: Any) -> bool:
+        value = s[1].get(head)
+        if prop is not None:
+            value = value.get(prop) if isinstance(value, dict) else None
+        if type(value) is str:
+            return value in members
+        return contains(value, haystack)
+
+    return member
 
 
 def _with_default(read: Fn, default: Fn | None, default_value: Any) -> Fn:
@@ -112,10 +187,10 @@ def _generic_var(key: Any, default: Fn | None, default_value: Any, *, root: bool
     """`var` for the whole data or a numeric key, where the default is not a plain fallback."""
     if default is None:
         if root:
-            return lambda s: var(s.data(), key, fresh(default_value))
+            return lambda s: var(context(s), key, fresh(default_value))
         return lambda d: var(d, key, fresh(default_value))
     if root:
-        return lambda s: var(s.data(), key, default(s))
+        return lambda s: var(context(s), key, default(s))
     return lambda d: var(d, key, default(d))
 
 
@@ -136,7 +211,7 @@ def is_constant_var(key: Any, *, root: bool) -> bool:
 def dynamic_var_fn(fns: list[Fn], *, root: bool) -> Fn:
     """`var` whose key is computed: the generic lookup over the whole data."""
     if root:
-        return lambda s: var(s.data(), *[f(s) for f in fns])
+        return lambda s: var(context(s), *[f(s) for f in fns])
     return lambda d: var(d, *[f(d) for f in fns])
 
 
@@ -144,144 +219,5 @@ def missing_fn(op: str, fns: list[Fn], *, root: bool) -> Fn:
     """`missing` / `missing_some` over the root context or the current item."""
     impl = missing if op == "missing" else missing_some
     if root:
-        return lambda s: impl(s.data(), *[f(s) for f in fns])
+        return lambda s: impl(context(s), *[f(s) for f in fns])
     return lambda d: impl(d, *[f(d) for f in fns])
-
-
-@dataclass(frozen=True, slots=True)
-class SplitSite:
-    """The static identity of one `fractional` node: its split id and bucketing unit."""
-
-    split_id: str
-    unit: str
-
-
-def _fractional_parts(raw: Any) -> tuple[Any, list[Any]]:
-    args = raw if isinstance(raw, list) else [raw]
-    if args and not isinstance(args[0], list):
-        return args[0], list(args[1:])
-    return None, list(args)
-
-
-def _var_names(node: Any, names: list[str]) -> None:
-    if isinstance(node, list):
-        for item in node:
-            _var_names(item, names)
-    elif isinstance(node, dict):
-        for op, value in node.items():
-            if op == "var" and len(node) == 1:
-                key = value[0] if isinstance(value, list) and value else value
-                if isinstance(key, str) and key != "$flagd.flagKey" and key not in names:
-                    names.append(key)
-            else:
-                _var_names(value, names)
-
-
-def bucket_unit(bucket_expr: Any) -> str:
-    """What a split buckets: `targetingKey` for the shorthand, else the variables it reads."""
-    if bucket_expr is None or not isinstance(bucket_expr, str | dict):
-        return "targetingKey"
-    names: list[str] = []
-    _var_names(bucket_expr, names)
-    if names:
-        return "+".join(names)
-    return "constant" if isinstance(bucket_expr, str) else "expression"
-
-
-def _fractional_nodes(node: Any, found: list[dict[str, Any]]) -> None:
-    if isinstance(node, list):
-        for item in node:
-            _fractional_nodes(item, found)
-    elif isinstance(node, dict):
-        if len(node) == 1 and "fractional" in node:
-            found.append(node)
-        for value in node.values():
-            _fractional_nodes(value, found)
-
-
-def split_sites(flag_key: str, targeting: Any) -> dict[int, SplitSite]:
-    """Split ids of every `fractional` node of a rule, keyed by node identity.
-
-    Two nodes with the same bucket expression and variants get `-2`, `-3`, ...
-    suffixes in document order, so every node of a flag has its own id.
-    """
-    found: list[dict[str, Any]] = []
-    _fractional_nodes(targeting, found)
-    seen: dict[str, int] = {}
-    sites: dict[int, SplitSite] = {}
-    for node in found:
-        bucket_expr, buckets = _fractional_parts(node["fractional"])
-        names = [b[0] if isinstance(b, list) and b else b for b in buckets]
-        base = split_id(flag_key, bucket_expr, names)
-        seen[base] = seen.get(base, 0) + 1
-        ident = base if seen[base] == 1 else f"{base}-{seen[base]}"
-        sites[id(node)] = SplitSite(ident, bucket_unit(bucket_expr))
-    return sites
-
-
-def _has_list_variant(buckets: Sequence[Any]) -> bool:
-    return any(isinstance(b, list) and b and isinstance(b[0], list) for b in buckets)
-
-
-def _generic_bucketer(fns: list[Fn], *, root: bool, flag_key: str) -> Bucketer:
-    if root:
-
-        def run_root(s: Any) -> Bucketed | None:
-            values = [f(s) for f in fns]
-            return evaluate(values, lambda: shorthand_key(flag_key, s.targeting_key))
-
-        return run_root
-
-    def run_item(d: Any) -> Bucketed | None:
-        values = [f(d) for f in fns]
-        return evaluate(
-            values,
-            lambda: shorthand_key(d.get("$flagd", {}).get("flagKey", ""), d.get("targetingKey")),
-        )
-
-    return run_item
-
-
-def _shorthand_bucketer(buckets: list[Any], flag_key: str) -> Bucketer:
-    table = parse_table(buckets)
-
-    def run(s: Any) -> Bucketed | None:
-        key = shorthand_key(flag_key, s.targeting_key)
-        return bucket(key, table, shorthand=True) if key else None
-
-    return run
-
-
-def _keyed_bucketer(first: Fn, buckets: list[Any], flag_key: str) -> Bucketer:
-    table = parse_table(buckets)
-
-    def run(s: Any) -> Bucketed | None:
-        key = first(s)
-        if isinstance(key, str):
-            return bucket(key, table, shorthand=False) if key else None
-        values = [key, *fresh(buckets)]
-        return evaluate(values, lambda: shorthand_key(flag_key, s.targeting_key))
-
-    return run
-
-
-def bucketer(
-    fns: list[Fn], constants: list[tuple[bool, Any]], *, root: bool, flag_key: str
-) -> Bucketer:
-    """The bucketing closure of one `fractional` node.
-
-    `constants` holds (is_constant, value) per argument. At the root, constant
-    buckets are parsed once; otherwise every argument is evaluated on each call.
-    """
-    if not fns:
-        return lambda _s: None
-    rest = [value for _, value in constants[1:]]
-    static = root and all(is_const for is_const, _ in constants[1:])
-    if not static or _has_list_variant(rest):
-        return _generic_bucketer(fns, root=root, flag_key=flag_key)
-    first_const, first = constants[0]
-    if not first_const:
-        return _keyed_bucketer(fns[0], rest, flag_key)
-    if isinstance(first, str) or _has_list_variant([first]):
-        return _generic_bucketer(fns, root=root, flag_key=flag_key)
-    return _shorthand_bucketer([first, *rest], flag_key)

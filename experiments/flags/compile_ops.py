@@ -10,12 +10,15 @@ Operators: https://jsonlogic.com/operations.html, https://flagd.dev/reference/cu
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+from .compile_data import equals_path, in_path
 from .flagd_ops import ends_with, parse_version, sem_ver, starts_with, version_compare
 from .jsonlogic import (
     NAN,
     contains,
+    fresh,
     greater_equal,
     greater_than,
     less_equal,
@@ -32,6 +35,23 @@ from .jsonlogic import (
 
 Impl = Callable[..., Any]
 Fn = Callable[[Any], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Expr:
+    """A compiled node: its closure, and its value when it is a constant."""
+
+    fn: Fn
+    const: bool = False
+    value: Any = None
+    path: tuple[str, ...] | None = None  # a `var` of an attribute path, for fused operators
+
+
+def constant(value: Any) -> Expr:
+    """A literal; lists are rebuilt on every call, as the interpreter does."""
+    if isinstance(value, list):
+        return Expr(lambda _s: fresh(value), True, value)
+    return Expr(lambda _s: value, True, value)
 
 
 def _ne(a: Any = None, b: Any = None, *_ignored: Any) -> bool:
@@ -173,12 +193,13 @@ def call(impl: Impl, fns: list[Fn]) -> Fn:
     return lambda s: impl(*[f(s) for f in fns])
 
 
-def equals_constant(f: Fn, constant: str, *, constant_first: bool, negate: bool) -> Fn:
-    """`==` / `!=` against a constant string: plain `str` comparison when the other side is one."""
+def equals_constant(f: Fn, constant: Any, *, constant_first: bool, negate: bool) -> Fn:
+    """`==` / `!=` against a constant scalar: plain `==` when the other side has its type."""
+    kind = type(constant)
 
     def eq(s: Any) -> bool:
         value = f(s)
-        if type(value) is str:
+        if type(value) is kind:
             return (value == constant) is not negate
         pair = (constant, value) if constant_first else (value, constant)
         return loose_equals(*pair) is not negate
@@ -214,3 +235,35 @@ def sem_ver_constant(f: Fn, operator: Any, right: Any) -> Fn | None:
         return None if left is None else compare(left, version)
 
     return check
+
+
+def _scalar(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float)
+
+
+def _equals_fast_path(left: Expr, right: Expr, *, negate: bool) -> Fn | None:
+    """`==` / `!=` with one constant scalar side, fused with an attribute read if possible."""
+    for other, constant, constant_first in ((left, right, False), (right, left, True)):
+        if constant.const and _scalar(constant.value) and not other.const:
+            if other.path is not None:
+                return equals_path(
+                    other.path, constant.value, constant_first=constant_first, negate=negate
+                )
+            return equals_constant(
+                other.fn, constant.value, constant_first=constant_first, negate=negate
+            )
+    return None
+
+
+def fast_path(op: str, exprs: list[Expr]) -> Fn | None:
+    if op in ("==", "!=") and len(exprs) == 2:
+        return _equals_fast_path(exprs[0], exprs[1], negate=op == "!=")
+    if op == "in" and len(exprs) == 2 and exprs[1].const and not exprs[0].const:
+        haystack, needle = exprs[1].value, exprs[0]
+        if isinstance(haystack, list) and all(isinstance(item, str) for item in haystack):
+            if needle.path is not None:
+                return in_path(needle.path, haystack)
+            return in_constant(needle.fn, haystack)
+    if op == "sem_ver" and len(exprs) == 3 and exprs[1].const and exprs[2].const:
+        return sem_ver_constant(exprs[0].fn, exprs[1].value, exprs[2].value)
+    return None

@@ -7,11 +7,14 @@ the rule gives null, DISABLED, ERROR with FLAG_NOT_FOUND / PARSE_ERROR /
 TYPE_MISMATCH / GENERAL. One deliberate difference: a variant chosen by a
 `fractional` split has the reason SPLIT (flagd-core says TARGETING_MATCH) and
 carries its `SplitInfo`.
+
+Every outcome that does not depend on the context (static, default, disabled,
+each variant's match, each type check) is built once per flag and requested type.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
@@ -19,15 +22,10 @@ from typing import Any
 from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import FlagType, Reason
 
-from .compile import EvalState, FlagScope, Tail, TargetingParseError, compile_targeting
-from .fractional import SplitInfo, variant_name, weights_json
+from .compile import FlagScope, Tail, TargetingParseError, compile_targeting
+from .fractional import SplitInfo, variant_name
+from .keys import FLAG_VERSION_KEY
 from .model import FlagDefinition, FlagSetDefinition, MetadataValue
-
-FLAG_VERSION_KEY = "voxroute.flag_version"
-SPLIT_ID_KEY = "voxroute.split_id"
-SPLIT_WEIGHTS_KEY = "voxroute.split_weights"
-BUCKET_UNIT_KEY = "voxroute.bucket_unit"
-BUCKET_KEY_KEY = "voxroute.bucket_key"
 
 Metadata = Mapping[str, MetadataValue]
 _NO_METADATA: Metadata = MappingProxyType({})
@@ -38,6 +36,7 @@ _TYPES: dict[FlagType, tuple[tuple[type, ...], str]] = {
     FlagType.FLOAT: ((int, float), "float"),
     FlagType.OBJECT: ((dict, list), "dict or list"),
 }
+_SPLIT, _ERROR, _DEFAULT = Reason.SPLIT, Reason.ERROR, Reason.DEFAULT
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,23 +59,50 @@ class Resolution:
     split: SplitInfo | None = None
 
 
+def _direct_split_resolution() -> Callable[[Any, str, Metadata, SplitInfo], Resolution]:
+    """A constructor of SPLIT resolutions for the evaluation hot path.
+
+    A frozen dataclass's `__init__` goes through `object.__setattr__` per field;
+    writing the slots through their descriptors costs about half as much.
+    """
+    new = object.__new__
+    names = ("value", "variant", "reason", "error_code", "error_message", "flag_metadata", "split")
+    s_value, s_variant, s_reason, s_code, s_message, s_metadata, s_split = (
+        Resolution.__dict__[name].__set__ for name in names
+    )
+
+    def make(value: Any, variant: str, metadata: Metadata, split: SplitInfo) -> Resolution:
+        result = new(Resolution)
+        s_value(result, value)
+        s_variant(result, variant)
+        s_reason(result, _SPLIT)
+        s_code(result, None)
+        s_message(result, None)
+        s_metadata(result, metadata)
+        s_split(result, split)
+        return result
+
+    return make
+
+
+split_resolution = _direct_split_resolution()
+
+
 def _error(code: ErrorCode, message: str, metadata: Metadata = _NO_METADATA) -> Resolution:
-    return Resolution(None, None, Reason.ERROR, code, message, metadata)
+    return Resolution(None, None, _ERROR, code, message, metadata)
 
 
 def _variant_error(name: str, metadata: Metadata) -> Resolution:
     return _error(ErrorCode.GENERAL, f"Resolved variant {name} not in variants config.", metadata)
 
 
-def check_type(result: Resolution, flag_type: FlagType) -> Resolution:
+def check_type(result: Resolution, flag_type: FlagType | None) -> Resolution:
     """flagd-core's type check: a value of another type is a TYPE_MISMATCH.
 
     The caller's default (DISABLED, DEFAULT without variant) is not checked; an
     integer passes as a float and is converted, a boolean is no integer.
     """
-    if result.error_code is not None or result.reason == Reason.DISABLED:
-        return result
-    if result.reason == Reason.DEFAULT and result.variant is None:
+    if flag_type is None or result.error_code is not None or result.variant is None:
         return result
     types, name = _TYPES[flag_type]
     value = result.value
@@ -89,27 +115,56 @@ def check_type(result: Resolution, flag_type: FlagType) -> Resolution:
     return result
 
 
+@dataclass(frozen=True, slots=True)
+class Outcomes:
+    """The context-free resolutions of one flag for one requested type.
+
+    `fixed` is the answer of a disabled flag or of one without targeting; `default`
+    the answer when the rule gives null; `matches` the answer per variant name.
+    """
+
+    fixed: Resolution | None
+    default: Resolution
+    matches: Mapping[str, Resolution]
+
+
 def _default(definition: FlagDefinition, metadata: Metadata, reason: Reason) -> Resolution:
     """The default variant's resolution (reason DEFAULT without a value when there is none)."""
     name = definition.default_variant
     if name is None:
-        return Resolution(None, None, Reason.DEFAULT, flag_metadata=metadata)
+        return Resolution(None, None, _DEFAULT, flag_metadata=metadata)
     if name not in definition.variants:
         return _variant_error(name, metadata)
     return Resolution(definition.variants[name], name, reason, flag_metadata=metadata)
 
 
+def _outcomes(
+    definition: FlagDefinition, metadata: Metadata, flag_type: FlagType | None, *, has_rule: bool
+) -> Outcomes:
+    fixed = None
+    if not definition.enabled:
+        fixed = Resolution(None, None, Reason.DISABLED, flag_metadata=metadata)
+    elif not has_rule:
+        fixed = check_type(_default(definition, metadata, Reason.STATIC), flag_type)
+    matches = {
+        name: check_type(
+            Resolution(value, name, Reason.TARGETING_MATCH, None, None, metadata), flag_type
+        )
+        for name, value in definition.variants.items()
+        if name and value is not None  # flagd-core: an empty name or a null value is no variant
+    }
+    default = check_type(_default(definition, metadata, _DEFAULT), flag_type)
+    return Outcomes(fixed, default, MappingProxyType(matches))
+
+
 @dataclass(frozen=True, slots=True)
 class CompiledFlag:
-    """One flag with its compiled rule and its precomputed outcomes."""
+    """One flag with its compiled rule and its precomputed outcomes per requested type."""
 
     definition: FlagDefinition
     metadata: Metadata
     rule: Tail | None
-    static: Resolution
-    default: Resolution
-    matches: Mapping[str, Resolution]
-    disabled: Resolution
+    outcomes: Mapping[FlagType | None, Outcomes]
 
     @property
     def key(self) -> str:
@@ -118,38 +173,6 @@ class CompiledFlag:
     @property
     def version(self) -> str:
         return self.definition.version
-
-    def resolve(
-        self, targeting_key: str | None, attributes: Mapping[str, Any], now: int | None
-    ) -> Resolution:
-        if not self.definition.enabled:
-            return self.disabled
-        if self.rule is None:
-            return self.static
-        try:
-            value, split = self.rule(EvalState(self.key, targeting_key, attributes, now))
-        except TargetingParseError as exc:
-            return _error(ErrorCode.PARSE_ERROR, f"Invalid targeting: {exc}", self.metadata)
-        except Exception as exc:  # a rule failing at run time, like flagd-core: GENERAL
-            return _error(ErrorCode.GENERAL, str(exc) or type(exc).__name__, self.metadata)
-        if value is None:
-            return self.default
-        name = variant_name(value)
-        match = self.matches.get(name)
-        if match is None:
-            return _variant_error(name, self.metadata)
-        if split is None:
-            return match
-        metadata = self._split_meta(split)
-        return Resolution(match.value, name, Reason.SPLIT, None, None, metadata, split)
-
-    def _split_meta(self, split: SplitInfo) -> Metadata:
-        metadata = dict(self.metadata)
-        metadata[SPLIT_ID_KEY] = split.split_id
-        metadata[SPLIT_WEIGHTS_KEY] = weights_json(split.weights)
-        metadata[BUCKET_UNIT_KEY] = split.bucket_unit
-        metadata[BUCKET_KEY_KEY] = split.bucket_key
-        return metadata
 
 
 def compile_flag(
@@ -166,21 +189,15 @@ def compile_flag(
         strict=flag_set.strict,
         evaluators=frozenset(flag_set.evaluators),
         ref_sites=definition.ref_sites,
-    )
-    matches = {
-        name: Resolution(value, name, Reason.TARGETING_MATCH, flag_metadata=metadata)
-        for name, value in definition.variants.items()
-        if name and value is not None
-    }
-    return CompiledFlag(
-        definition=definition,
         metadata=metadata,
-        rule=compile_targeting(definition.targeting, scope),
-        static=_default(definition, metadata, Reason.STATIC),
-        default=_default(definition, metadata, Reason.DEFAULT),
-        matches=MappingProxyType(matches),
-        disabled=Resolution(None, None, Reason.DISABLED, flag_metadata=metadata),
     )
+    rule = compile_targeting(definition.targeting, scope)
+    types: list[FlagType | None] = [None, *FlagType]
+    outcomes = {
+        flag_type: _outcomes(definition, metadata, flag_type, has_rule=rule is not None)
+        for flag_type in types
+    }
+    return CompiledFlag(definition, metadata, rule, MappingProxyType(outcomes))
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,15 +231,34 @@ class CompiledFlagSet:
     ) -> Resolution:
         """Evaluate `flag_key` for a context; never raises for evaluation problems.
 
-        `now` fixes `$flagd.timestamp` (Unix seconds); `flag_type` adds flagd-core's
-        type check (and turns an integer into a float for FLOAT).
+        `now` fixes `$flagd.timestamp` (Unix seconds, default: the clock); `flag_type`
+        adds flagd-core's type check (and turns an integer into a float for FLOAT).
         """
         flag = self.flags.get(flag_key)
         if flag is None:
             message = f"Flag with key {flag_key} not present in flag store."
             return _error(ErrorCode.FLAG_NOT_FOUND, message)
-        result = flag.resolve(targeting_key, attributes, now)
-        return result if flag_type is None else check_type(result, flag_type)
+        outcomes = flag.outcomes[flag_type]
+        fixed, rule = outcomes.fixed, flag.rule
+        if fixed is not None:
+            return fixed
+        if rule is None:  # not reached: a flag without a rule has a fixed outcome
+            return outcomes.default
+        try:
+            value, split, metadata = rule([targeting_key, attributes, now, flag_key, None, None])
+        except TargetingParseError as exc:
+            return _error(ErrorCode.PARSE_ERROR, f"Invalid targeting: {exc}", flag.metadata)
+        except Exception as exc:  # a rule failing at run time, like flagd-core: GENERAL
+            return _error(ErrorCode.GENERAL, str(exc) or type(exc).__name__, flag.metadata)
+        if value is None:
+            return outcomes.default
+        name = value if type(value) is str else variant_name(value)
+        match = outcomes.matches.get(name)
+        if match is None:
+            return _variant_error(name, flag.metadata)
+        if split is None or metadata is None or match.error_code is not None:
+            return match
+        return split_resolution(match.value, name, metadata, split)
 
     def versions(self) -> dict[str, str]:
         """Flag key -> version."""

@@ -8,17 +8,21 @@ key; `bucket = (hash * totalWeight) >> 32` over cumulative integer weights.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from bisect import bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 import mmh3
 
+from .keys import BUCKET_UNIT_KEY, SPLIT_ID_KEY, SPLIT_WEIGHTS_KEY
+
 MAX_WEIGHT_SUM = 2_147_483_647  # MaxInt32, flagd's limit on the sum of weights
+
+murmur3 = mmh3.hash
+"""`murmur3(key, seed, signed)`: mmh3's MurmurHash3 x86 32-bit, positional arguments."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,15 +45,52 @@ class SplitInfo:
         return weights_json(self.weights)
 
 
+def _direct_split_info() -> Callable[[str, tuple[tuple[str, int], ...], str, str], SplitInfo]:
+    """A SplitInfo constructor for the evaluation hot path.
+
+    A frozen dataclass's `__init__` goes through `object.__setattr__` per field;
+    writing the slots through their descriptors costs about half as much.
+    """
+    new = object.__new__
+    set_id, set_weights, set_unit, set_key = (
+        SplitInfo.__dict__[name].__set__
+        for name in ("split_id", "weights", "bucket_unit", "bucket_key")
+    )
+
+    def make(split_id: str, weights: tuple[tuple[str, int], ...], unit: str, key: str) -> SplitInfo:
+        info = new(SplitInfo)
+        set_id(info, split_id)
+        set_weights(info, weights)
+        set_unit(info, unit)
+        set_key(info, key)
+        return info
+
+    return make
+
+
+new_split_info = _direct_split_info()
+
+
 @lru_cache(maxsize=4096)
 def weights_json(weights: tuple[tuple[str, int], ...]) -> str:
     """`{"a":50,"b":50}`: compact JSON of variant weights, in declaration order."""
     return json.dumps(dict(weights), separators=(",", ":"), ensure_ascii=False)
 
 
+def split_metadata(
+    base: Mapping[str, Any], split_id: str, weights: tuple[tuple[str, int], ...], unit: str
+) -> dict[str, Any]:
+    """Flag metadata plus the split keys that do not depend on the bucketing key."""
+    metadata = dict(base)
+    metadata[SPLIT_ID_KEY] = split_id
+    metadata[SPLIT_WEIGHTS_KEY] = weights_json(weights)
+    metadata[BUCKET_UNIT_KEY] = unit
+    return metadata
+
+
 def bucket_hash(key: str) -> int:
     """MurmurHash3 x86 32-bit, seed 0, unsigned, of the UTF-8 bytes of `key`."""
-    return int(mmh3.hash(key, 0, signed=False))
+    return int(murmur3(key, 0, False))
 
 
 def variant_name(value: Any) -> str:
@@ -73,6 +114,27 @@ class FractionTable:
         bucket = (hash_value * self.total) >> 32
         index = bisect_right(self.ends, bucket)
         return self.variants[index] if index < len(self.variants) else None
+
+
+def picker(table: FractionTable) -> Callable[[int], Any]:
+    """`table.pick` as a closure over locals, for the hot path of a split."""
+    variants, ends, total, count = table.variants, table.ends, table.total, len(table.variants)
+    if count == 2:
+        (first, second), (first_end, second_end) = variants, ends
+
+        def pick_of_two(hash_value: int) -> Any:
+            bucket = (hash_value * total) >> 32
+            if bucket < first_end:
+                return first
+            return second if bucket < second_end else None
+
+        return pick_of_two
+
+    def pick(hash_value: int) -> Any:
+        index = bisect_right(ends, (hash_value * total) >> 32)
+        return variants[index] if index < count else None
+
+    return pick
 
 
 def _weight(arg: Sequence[Any]) -> int:
@@ -115,25 +177,19 @@ def shorthand_key(seed: Any, targeting_key: Any) -> Any:
     return seed + targeting_key
 
 
-@dataclass(frozen=True, slots=True)
-class Bucketed:
-    """The outcome of one fractional evaluation that reached the bucketing step."""
-
-    variant: Any
-    bucket_key: str
-    table: FractionTable
-    shorthand: bool
+Hit = tuple[Any, str, FractionTable, bool]
+"""A fractional evaluation that reached bucketing: (variant, bucket key, table, shorthand)."""
 
 
-def bucket(key: str, table: FractionTable | None, *, shorthand: bool) -> Bucketed | None:
+def bucket(key: str, table: FractionTable | None, *, shorthand: bool) -> Hit | None:
     """Hash `key` (first, as flagd-core does) and pick its bucket; None for a null result."""
-    hash_value = bucket_hash(key)
+    hash_value = murmur3(key, 0, False)
     if table is None:
         return None
-    return Bucketed(table.pick(hash_value), key, table, shorthand)
+    return table.pick(hash_value), key, table, shorthand
 
 
-def evaluate(values: Sequence[Any], shorthand: Callable[[], Any]) -> Bucketed | None:
+def evaluate(values: Sequence[Any], shorthand: Callable[[], Any]) -> Hit | None:
     """flagd-core's `fractional` over evaluated arguments; None when it returns null.
 
     A string first argument is the bucketing key; anything else means the shorthand
@@ -150,18 +206,3 @@ def evaluate(values: Sequence[Any], shorthand: Callable[[], Any]) -> Bucketed | 
     if not key:
         return None
     return bucket(key, parse_table(buckets), shorthand=not isinstance(values[0], str))
-
-
-def split_id(flag_key: str, bucket_expr: Any, variant_exprs: Sequence[Any]) -> str:
-    """`<flagKey>/` + a short hash of the bucket expression and the ordered variant names.
-
-    Weights are left out on purpose, so the id survives a change of weights.
-    """
-    canonical = json.dumps(
-        [bucket_expr, list(variant_exprs)],
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        default=str,
-    )
-    return f"{flag_key}/{hashlib.sha256(canonical.encode()).hexdigest()[:10]}"

@@ -27,6 +27,7 @@ ChangeListener = Callable[[CompiledFlagSet, Sequence[str]], None]
 
 _T = TypeVar("_T")
 _EMPTY: Mapping[str, Any] = {}
+_FLOAT = FlagType.FLOAT
 
 
 class VoxrouteProvider(AbstractProvider):
@@ -94,7 +95,7 @@ class VoxrouteProvider(AbstractProvider):
         )
         result = self._compiled.resolve(flag_key, targeting_key, attributes, flag_type=flag_type)
         value: Any = default_value if result.variant is None else result.value
-        if flag_type is FlagType.FLOAT and isinstance(value, int):
+        if flag_type is _FLOAT and isinstance(value, int):
             value = float(value)  # like flagd-core's resolve_float_value
         return FlagResolutionDetails(
             value=value,

@@ -14,7 +14,7 @@ from json_logic import jsonLogic
 from openfeature.contrib.tools.flagd.core.targeting.targeting import OPERATORS
 
 from experiments.flags.compile import FlagScope, TargetingParseError, compile_targeting
-from experiments.flags.compile_data import EvalState
+from experiments.flags.compile_data import new_state
 
 NOW = 1_700_000_000
 FLAG = "demo-flag"
@@ -259,7 +259,7 @@ def _compiled(logic: Any, targeting_key: str | None) -> tuple[str, str]:
     rule = compile_targeting({"if": [True, logic]}, scope)
     assert rule is not None
     try:
-        value, _split = rule(EvalState(FLAG, targeting_key, DATA, NOW))
+        value, _split, _metadata = rule(new_state(FLAG, targeting_key, DATA, NOW))
     except TargetingParseError:
         return "parse-error", ""
     except Exception as exc:
@@ -278,14 +278,14 @@ def test_constant_subtrees_are_folded_into_one_value() -> None:
     rule = compile_targeting({"cat": ["a", {"+": [0, 1]}, "b", {"-": [4, 2]}]}, scope)
     assert rule is not None
     # a folded rule does not read the data at all
-    assert rule(None) == ("a1b2", None)
+    assert rule(None) == ("a1b2", None, None)
 
 
 def test_a_constant_list_is_a_new_object_on_every_evaluation() -> None:
     scope = FlagScope(key=FLAG, variants={}, strict=False)
     rule = compile_targeting({"merge": [[1], [2]]}, scope)
     assert rule is not None
-    first, _ = rule(EvalState(FLAG, None, {}, NOW))
-    second, _ = rule(EvalState(FLAG, None, {}, NOW))
+    first = rule(new_state(FLAG, None, {}, NOW))[0]
+    second = rule(new_state(FLAG, None, {}, NOW))[0]
     assert first == second == [1, 2]
     assert first is not second

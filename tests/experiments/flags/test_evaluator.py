@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import FrozenInstanceError
 from typing import Any
 
 import pytest
 from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import FlagType, Reason
 
-from experiments.flags import FLAG_VERSION_KEY, CompiledFlagSet, compile_flag_set
+from experiments.flags import (
+    FLAG_VERSION_KEY,
+    CompiledFlagSet,
+    Resolution,
+    SplitInfo,
+    compile_flag_set,
+)
+from experiments.flags.evaluator import split_resolution
+from experiments.flags.fractional import new_split_info
 
 FLAGS: dict[str, Any] = {
     "metadata": {"flagSetId": "demo", "team": "voice"},
@@ -213,3 +222,12 @@ def test_changed_keys_is_empty_for_the_same_content() -> None:
 def test_a_change_of_set_metadata_changes_every_flag() -> None:
     after = {**FLAGS, "metadata": {"flagSetId": "demo-2"}}
     assert _changed(FLAGS, after) == sorted(FLAGS["flags"])
+
+
+def test_the_hot_path_split_resolution_equals_a_regular_one() -> None:
+    split = new_split_info("f/0123456789", (("a", 1), ("b", 3)), "targetingKey", "fs-1")
+    assert split == SplitInfo("f/0123456789", (("a", 1), ("b", 3)), "targetingKey", "fs-1")
+    fast = split_resolution("A", "a", {"k": 1}, split)
+    assert fast == Resolution("A", "a", Reason.SPLIT, None, None, {"k": 1}, split)
+    with pytest.raises(FrozenInstanceError):
+        fast.value = "B"  # type: ignore[misc]
