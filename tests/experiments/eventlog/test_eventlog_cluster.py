@@ -32,14 +32,20 @@ EventFactory = Callable[..., AssignmentEvent]
 
 
 def free_ports(count: int) -> list[int]:
-    probes = [socket.socket() for _ in range(count)]
-    try:
-        for probe in probes:
+    """Free ports whose cluster bus port (port + 10000) is a valid port too."""
+    ports: list[int] = []
+    while len(ports) < count:
+        with socket.socket() as probe, socket.socket() as bus:
             probe.bind(("127.0.0.1", 0))
-        return [probe.getsockname()[1] for probe in probes]
-    finally:
-        for probe in probes:
-            probe.close()
+            port = probe.getsockname()[1]
+            if port + 10000 > 65535 or port in ports:
+                continue
+            try:
+                bus.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+            ports.append(port)
+    return ports
 
 
 def wait_until(check: Callable[[], bool], what: str, timeout_s: float = 15) -> None:
