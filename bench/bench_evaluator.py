@@ -133,6 +133,24 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         )
 
 
+def per_flag(
+    flags: CompiledFlagSet,
+    core: FlagdCore,
+    keys: list[str],
+    contexts: list[EvaluationContext],
+    repeats: int,
+) -> list[dict[str, Any]]:
+    """Best microseconds per evaluation of each flag alone, both evaluators."""
+    rows = []
+    for key in keys:
+        ours = min(timed(compiled_runner(flags, [key], contexts), repeats)) / len(contexts) * 1e6
+        theirs = min(timed(core_runner(core, [key], contexts), repeats)) / len(contexts) * 1e6
+        rows.append(
+            {"flag": key, "compiled_us": ours, "flagd_core_us": theirs, "ratio": theirs / ours}
+        )
+    return rows
+
+
 def sdk_cost(
     flags: CompiledFlagSet, contexts: list[EvaluationContext], repeats: int
 ) -> dict[str, Any]:
@@ -163,64 +181,70 @@ def sdk_cost(
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--contexts", type=int, default=20_000)
-    parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
-    logging.getLogger("openfeature").disabled = True  # flagd-core logs every keyless split
+def report(result: dict[str, Any]) -> None:
+    """The human-readable table, then the JSON line."""
+    sdk, ratio = result["sdk"], result["ratio_best"]
+    print(
+        f"python {result['python']}, {result['contexts']} contexts x {len(result['flags'])} "
+        f"flags, {result['repeats']} repetitions; outcomes cross-checked on "
+        f"{result['checked']} evaluations"
+    )
+    print_table(result["rows"])
+    verdict = "meets" if ratio >= TARGET_RATIO else "MISSES"
+    print(
+        f"ratio compiled / flagd-core: {ratio:.1f}x best, {result['ratio_median']:.1f}x median "
+        f"({verdict} the {TARGET_RATIO:.0f}x target)"
+    )
+    print(f"{'per flag':<16}{'compiled us':>12}{'flagd-core us':>15}{'ratio':>8}")
+    for r in result["per_flag"]:
+        print(
+            f"{r['flag']:<16}{r['compiled_us']:>12.2f}{r['flagd_core_us']:>15.2f}{r['ratio']:>7.1f}x"
+        )
+    print(
+        f"OpenFeature SDK client: {sdk['sdk_us_per_eval']:.2f} us per evaluation vs "
+        f"{sdk['direct_us_per_eval']:.2f} us direct: the SDK costs "
+        f"{sdk['sdk_overhead_us_per_eval']:.2f} us per evaluation"
+    )
+    print(json.dumps(result, sort_keys=True))
 
+
+def run(contexts_count: int, repeats: int) -> dict[str, Any]:
     flags = load_flag_set(DEFAULT_FLAGS_PATH)
     core = FlagdCore()
     core.set_flags(json.loads(DEFAULT_FLAGS_PATH.read_text(encoding="utf-8")))
     keys = sorted(flags.flags)
-    contexts = make_contexts(args.contexts)
+    contexts = make_contexts(contexts_count)
     checked = check_same_outcomes(flags, core, keys, contexts[:2000])
-
     evaluations = len(contexts) * len(keys)
+    compiled = timed(compiled_runner(flags, keys, contexts), repeats)
+    reference = timed(core_runner(core, keys, contexts), repeats)
     rows = [
-        row(
-            "compiled (CompiledFlagSet)",
-            evaluations,
-            timed(compiled_runner(flags, keys, contexts), args.repeats),
-        ),
-        row(
-            "flagd-core 1.0.0 (FlagdCore)",
-            evaluations,
-            timed(core_runner(core, keys, contexts), args.repeats),
-        ),
+        row("compiled (CompiledFlagSet)", evaluations, compiled),
+        row("flagd-core 1.0.0 (FlagdCore)", evaluations, reference),
     ]
-    ratio_best = rows[0]["evals_per_s_best"] / rows[1]["evals_per_s_best"]
-    ratio_median = rows[0]["evals_per_s_median"] / rows[1]["evals_per_s_median"]
-    sdk = sdk_cost(flags, contexts, args.repeats)
-
-    print(
-        f"python {platform.python_version()} on {platform.machine()}, {len(contexts)} contexts x "
-        f"{len(keys)} flags, {args.repeats} repetitions; outcomes cross-checked on {checked} evaluations"
-    )
-    print_table(rows)
-    verdict = "meets" if ratio_best >= TARGET_RATIO else "MISSES"
-    print(
-        f"ratio compiled / flagd-core: {ratio_best:.1f}x best, {ratio_median:.1f}x median "
-        f"({verdict} the {TARGET_RATIO:.0f}x target)"
-    )
-    print(
-        f"OpenFeature SDK client: {sdk['sdk_us_per_eval']:.2f} us per evaluation vs "
-        f"{sdk['direct_us_per_eval']:.2f} us direct; SDK cost {sdk['sdk_overhead_us_per_eval']:.2f} us"
-    )
-    result = {
+    return {
         "benchmark": "bench_evaluator",
-        "python": platform.python_version(),
+        "python": f"{platform.python_version()} {platform.machine()}",
         "contexts": len(contexts),
         "flags": keys,
-        "repeats": args.repeats,
+        "repeats": repeats,
+        "checked": checked,
         "rows": rows,
-        "ratio_best": ratio_best,
-        "ratio_median": ratio_median,
+        "ratio_best": rows[0]["evals_per_s_best"] / rows[1]["evals_per_s_best"],
+        "ratio_median": rows[0]["evals_per_s_median"] / rows[1]["evals_per_s_median"],
         "target_ratio": TARGET_RATIO,
-        "sdk": sdk,
+        "per_flag": per_flag(flags, core, keys, contexts, max(2, repeats // 2)),
+        "sdk": sdk_cost(flags, contexts, repeats),
     }
-    print(json.dumps(result, sort_keys=True))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--contexts", type=int, default=20_000)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    logging.getLogger("openfeature").disabled = True  # flagd-core logs every keyless split
+    report(run(args.contexts, args.repeats))
 
 
 if __name__ == "__main__":

@@ -109,7 +109,7 @@ def _max(*args: Any) -> Any:
 
 
 def _cat(*args: Any) -> str:
-    return "".join(to_string(arg) for arg in args)
+    return "".join([to_string(arg) for arg in args])
 
 
 def _between(compare: Callable[[Any, Any], bool]) -> Impl:
@@ -220,6 +220,16 @@ def in_constant(f: Fn, haystack: list[Any]) -> Fn:
     return member
 
 
+def cat_prefix(prefix: str, f: Fn) -> Fn:
+    """`cat` of a constant string and one value (`$flagd.flagKey` + a bucketing variable)."""
+
+    def cat(s: Any) -> str:
+        value = f(s)
+        return prefix + (value if type(value) is str else to_string(value))
+
+    return cat
+
+
 def sem_ver_constant(f: Fn, operator: Any, right: Any) -> Fn | None:
     """`sem_ver` with a constant operator and right-hand version: parse them once.
 
@@ -264,6 +274,8 @@ def fast_path(op: str, exprs: list[Expr]) -> Fn | None:
             if needle.path is not None:
                 return in_path(needle.path, haystack)
             return in_constant(needle.fn, haystack)
+    if op == "cat" and len(exprs) == 2 and exprs[0].const and isinstance(exprs[0].value, str):
+        return cat_prefix(exprs[0].value, exprs[1].fn)
     if op == "sem_ver" and len(exprs) == 3 and exprs[1].const and exprs[2].const:
         return sem_ver_constant(exprs[0].fn, exprs[1].value, exprs[2].value)
     return None

@@ -227,6 +227,25 @@ CASES: list[Any] = [
     {"map": [{"var": "people"}, {"fractional": [{"var": "name"}, ["a", 1], ["b", 1]]}]},
     {"map": [[1], {"fractional": [["a", 1]]}]},
     {"map": [[{"targetingKey": "k"}], {"fractional": [["a", 1], ["b", 1]]}]},
+    # fused fast paths: attribute reads with constant operands
+    *({"cat": ["x-", {"var": key}]} for key in ("n", "f", "none", "features.s2s", "items", "nope")),
+    *(
+        {"==": [{"var": key}, const]}
+        for key in ("n", "f", "features.s2s", "none", "num_str")
+        for const in (5, 2.5, True, None, "12", 12)
+    ),
+    *(
+        {"!=": [const, {"var": key}]}
+        for key in ("region", "nested.deep", "features.beta", "nope")
+        for const in ("eu", False, 0, None)
+    ),
+    *(
+        {"in": [{"var": key}, ["eu", "12", "True"]]}
+        for key in ("region", "num_str", "n", "none", "features.s2s", "items", "nested.deep.key")
+    ),
+    {"==": [{"var": "region.length"}, 2]},
+    {"==": [{"var": "items.1"}, 2]},
+    {"==": [{"var": "targetingKey"}, "session-42"]},
     # unknown operators fail when reached, not before
     {"nope": [1]},
     {"if": [False, {"nope": [1]}, "fine"]},
