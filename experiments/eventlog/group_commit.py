@@ -1,0 +1,192 @@
+"""Group commit of server-side script calls, and the other Redis helpers that the
+session log and the outcome log share.
+
+Callers only queue a script call (its keys and arguments) and await a future.
+One flusher task sends every call queued while the previous flush was in
+flight as one pipeline of EVALSHAs (at most `max_batch`), then settles each
+future with the script's reply. A lone call goes out at once as a bare EVALSHA;
+under load the calls of many requests share one round trip.
+
+Replies are raw: a script's error reply (`ResponseError`) fails only its own
+caller; a connection error or timeout fails every call of the batch with that
+error. The logs turn both into `StorageUnavailableError` with their context.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.asyncio import Redis, RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import NoScriptError, RedisError, ResponseError
+
+logger = logging.getLogger("voxroute.eventlog")
+
+AsyncRedis = Redis | RedisCluster
+DEFAULT_MAX_BATCH = 512
+UNAVAILABLE = (RedisError, OSError)
+"""What a Redis that is away or failing raises (OSError covers sockets and TimeoutError)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LuaScript:
+    """A script's source and its SHA1, the name EVALSHA calls it by."""
+
+    source: str
+    sha: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        digest = hashlib.sha1(self.source.encode(), usedforsecurity=False).hexdigest()
+        object.__setattr__(self, "sha", digest)
+
+
+@dataclass(slots=True)
+class _Call:
+    keys: tuple[str, ...]
+    args: tuple[bytes | str, ...]
+    future: asyncio.Future[Any]
+
+
+class GroupCommit:
+    """Sends queued calls of one script in shared pipelines (see the module docstring).
+
+    `client` must return bytes. `flushes` counts the pipelines sent and
+    `flushed` the calls they carried; `what` names the calls in log lines.
+    """
+
+    def __init__(
+        self,
+        client: AsyncRedis,
+        script: LuaScript,
+        *,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        what: str = "script calls",
+    ) -> None:
+        if isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1:
+            raise ValueError(f"max_batch must be a positive integer, got {max_batch!r}")
+        self.script = script
+        self.flushes = 0
+        self.flushed = 0
+        self.closed = False
+        self._client = client
+        self._max_batch = max_batch
+        self._what = what
+        self._queue: list[_Call] = []
+        self._in_flight: list[_Call] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    def submit(self, keys: tuple[str, ...], args: tuple[bytes | str, ...]) -> asyncio.Future[Any]:
+        """Queue one call; the future gets its reply or its error. Raises
+        `RuntimeError` after `aclose` (callers check `closed` first)."""
+        if self.closed:
+            raise RuntimeError("the group commit is closed")
+        call = _Call(keys, args, asyncio.get_running_loop().create_future())
+        self._queue.append(call)
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush_queue(), name="voxroute-group-commit")
+        return call.future
+
+    async def aclose(self) -> None:
+        """Refuse new calls and wait until the queued ones are settled."""
+        self.closed = True
+        if self._flusher is not None:
+            await asyncio.wait([self._flusher])
+
+    async def _flush_queue(self) -> None:
+        try:
+            while self._queue:
+                self._in_flight = self._queue[: self._max_batch]
+                del self._queue[: self._max_batch]
+                await self._flush(self._in_flight)
+                self._in_flight = []
+        except asyncio.CancelledError:  # the loop is shutting down: release every caller
+            for call in (*self._in_flight, *self._queue):
+                call.future.cancel()
+            self._in_flight, self._queue = [], []
+            raise
+        finally:
+            self._flusher = None
+
+    async def _flush(self, batch: list[_Call]) -> None:
+        self.flushes += 1
+        self.flushed += len(batch)
+        try:
+            replies = await self._send(batch)
+        except UNAVAILABLE as exc:
+            logger.warning("group commit of %d %s failed: %r", len(batch), self._what, exc)
+            replies = [exc] * len(batch)
+        except Exception as exc:  # a bug: fail this batch, keep serving the next ones
+            logger.exception("group commit of %d %s failed", len(batch), self._what)
+            replies = [exc] * len(batch)
+        for call, reply in zip(batch, replies, strict=True):
+            _settle(call.future, reply)
+
+    async def _send(self, batch: list[_Call]) -> list[Any]:
+        """One pipeline of EVALSHAs; on NOSCRIPT, load the script and resend those."""
+        replies = await self._pipeline(batch)
+        missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+        if missing:
+            await self._client.script_load(self.script.source)
+            resent = await self._pipeline([batch[i] for i in missing])
+            for i, reply in zip(missing, resent, strict=True):
+                replies[i] = reply
+        return replies
+
+    async def _pipeline(self, batch: list[_Call]) -> list[Any]:
+        """The replies of `batch`, a script error as the reply of its call."""
+        sha = self.script.sha
+        if len(batch) == 1:  # a pipeline of one costs more than the command itself
+            call = batch[0]
+            try:
+                return [await self._client.evalsha(sha, len(call.keys), *call.keys, *call.args)]
+            except ResponseError as exc:
+                return [exc]
+        pipe = self._client.pipeline(transaction=False)
+        for call in batch:
+            # execute_command: redis-py refuses ClusterPipeline.evalsha
+            pipe.execute_command("EVALSHA", sha, len(call.keys), *call.keys, *call.args)
+        return list(await pipe.execute(raise_on_error=False))
+
+
+def _settle(future: asyncio.Future[Any], reply: Any) -> None:
+    if future.done():  # the caller was cancelled
+        return
+    if isinstance(reply, BaseException):
+        future.set_exception(reply)
+    else:
+        future.set_result(reply)
+
+
+def bounded_client(url: str, socket_timeout_s: float, connect_timeout_s: float) -> Redis:
+    """A bytes client for `url` with bounded timeouts and one quick reconnect."""
+    return Redis.from_url(
+        url,
+        socket_timeout=socket_timeout_s,
+        socket_connect_timeout=connect_timeout_s,
+        retry=Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.05), 1),
+    )
+
+
+async def ping(client: AsyncRedis, timeout_s: float) -> bool:
+    """Whether `client` answers PING within `timeout_s`; never raises."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            return bool(await client.ping())
+    except UNAVAILABLE:  # TimeoutError is an OSError
+        return False
+
+
+def minid_now(age_ms: int) -> str:
+    """The MINID that keeps the entries of the last `age_ms` milliseconds."""
+    return f"{time.time_ns() // 1_000_000 - age_ms}-0"
+
+
+def check_positive(name: str, value: int | None) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
