@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from json_logic import jsonLogic
 from openfeature.contrib.tools.flagd.core.targeting.targeting import OPERATORS
 
@@ -308,3 +310,40 @@ def test_a_constant_list_is_a_new_object_on_every_evaluation() -> None:
     second = rule(new_state(FLAG, None, {}, NOW))[0]
     assert first == second == [1, 2]
     assert first is not second
+
+
+OPERATORS_TO_DRAW = [
+    *("==", "!=", "===", "!==", "<", ">", "<=", ">=", "!", "!!", "+", "*", "-", "/", "%"),
+    *("in", "min", "max", "cat", "substr", "merge", "if", "?:", "and", "or", "var"),
+    *("missing", "missing_some", "filter", "map", "reduce", "all", "some", "none"),
+    *("starts_with", "ends_with", "sem_ver", "fractional", "nope", "var.x"),
+]
+VAR_KEYS = ["", "n", "f", "zero", "empty", "none", "region", "items", "words.1", "features.s2s"]
+VAR_KEYS += ["nested.deep.key", "items.length", "targetingKey", "$flagd.flagKey", "missing"]
+LEAVES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 5),
+    st.sampled_from([0.5, 2.5, -1.0]),
+    st.sampled_from(["", "a", "eu", "1", "2.0.0", "=", ">", "abc", *VAR_KEYS]),
+    st.builds(lambda key: {"var": key}, st.sampled_from(VAR_KEYS)),
+)
+RULES = st.recursive(
+    LEAVES,
+    lambda inner: st.one_of(
+        st.builds(
+            lambda op, args: {op: args},
+            st.sampled_from(OPERATORS_TO_DRAW),
+            st.lists(inner, max_size=4),
+        ),
+        st.builds(lambda op, arg: {op: arg}, st.sampled_from(OPERATORS_TO_DRAW), inner),
+        st.lists(inner, max_size=3),
+    ),
+    max_leaves=14,
+)
+
+
+@settings(max_examples=600, derandomize=True, database=None, deadline=None)
+@given(logic=RULES, targeting_key=st.sampled_from([None, "session-42"]))
+def test_generated_rules_match_the_interpreter(logic: Any, targeting_key: str | None) -> None:
+    assert _compiled(logic, targeting_key) == _interpreted(logic, targeting_key)
