@@ -238,7 +238,9 @@ class CompiledFlagSet:
         if flag is None:
             message = f"Flag with key {flag_key} not present in flag store."
             return _error(ErrorCode.FLAG_NOT_FOUND, message)
-        outcomes = flag.outcomes[flag_type]
+        outcomes = flag.outcomes.get(flag_type)
+        if outcomes is None:
+            return _error(ErrorCode.GENERAL, f"unknown flag type {flag_type!r}", flag.metadata)
         fixed, rule = outcomes.fixed, flag.rule
         if fixed is not None:
             return fixed

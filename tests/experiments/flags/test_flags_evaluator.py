@@ -157,6 +157,16 @@ def test_type_check_follows_flagd_core(
     assert flags.resolve(key, None, {}, flag_type=flag_type).error_code == code
 
 
+def test_an_unknown_flag_type_is_a_general_error(flags: CompiledFlagSet) -> None:
+    result = flags.resolve("static", None, {}, flag_type="DATE")  # type: ignore[arg-type]
+    assert (result.reason, result.error_code) == (Reason.ERROR, ErrorCode.GENERAL)
+
+
+def test_a_flag_type_given_as_its_string_works(flags: CompiledFlagSet) -> None:
+    result = flags.resolve("static", None, {}, flag_type="STRING")  # type: ignore[arg-type]
+    assert result.error_code == ErrorCode.TYPE_MISMATCH
+
+
 def test_an_integer_resolves_as_a_float(flags: CompiledFlagSet) -> None:
     result = flags.resolve("numbers", None, {}, flag_type=FlagType.FLOAT)
     assert result.value == 1.0
