@@ -64,9 +64,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_port(port: int, timeout: float = 30.0) -> None:
+def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited with code {proc.returncode}")
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
                 return
@@ -95,7 +97,7 @@ def start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
         ],
         stdout=subprocess.DEVNULL,
     )
-    wait_port(port)
+    wait_port(port, proc)
     return proc, f"redis://127.0.0.1:{port}/0"
 
 
@@ -127,7 +129,7 @@ def serve(target: str, redis_url: str) -> tuple[subprocess.Popen[bytes], int]:
         "warning",
     ]
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT)
-    wait_port(port)
+    wait_port(port, proc)
     return proc, port
 
 
@@ -137,7 +139,7 @@ def run_wrk(port: int, seconds: float, connections: int, script: Path) -> dict[s
             "wrk",
             "-t1",
             f"-c{connections}",
-            f"-d{seconds}s",
+            f"-d{int(seconds)}s",
             "--timeout",
             "5s",
             "-s",
@@ -176,7 +178,7 @@ def measure(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--duration", type=float, default=10)
+    parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
