@@ -198,6 +198,46 @@ def main() -> None:
     report(results)
 
 
+def sdk_cost_per_session(sessions: int = 20_000, repeats: int = 5) -> dict[str, float]:
+    """In-process: select_route through the OpenFeature SDK client against the same
+    route with voxroute's provider asked directly (what the service does when no
+    hook, global context or other provider is registered)."""
+    import logging
+
+    from openfeature import api
+
+    from experiments.config import load_routing_config
+    from experiments.context import RouteContext
+    from experiments.flag_client import RoutingFlagClient
+    from experiments.flags import VoxrouteProvider
+    from experiments.router import Router
+    from service.settings import DEFAULTS_DIR
+
+    logging.disable(logging.WARNING)
+    config = load_routing_config(DEFAULTS_DIR / "flags.json", DEFAULTS_DIR / "catalog.yaml")
+    api.set_provider_and_wait(VoxrouteProvider(config.flag_set), domain="bench")
+    contexts = [
+        RouteContext(f"s-{i}", f"tenant-{i % 97}", ("us", "eu", "ap")[i % 3], {"s2s": i % 5 == 0})
+        for i in range(sessions)
+    ]
+    timings = {}
+    for label, direct in (("sdk", False), ("direct", True)):
+        router = Router(RoutingFlagClient("bench", direct_when_unobserved=direct), config.catalog)
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for context in contexts:
+                router.select_route(context)
+            best = min(best, time.perf_counter() - start)
+        timings[label] = best / sessions * 1e6
+    logging.disable(logging.NOTSET)
+    return {
+        "sdk_us_per_session": timings["sdk"],
+        "direct_us_per_session": timings["direct"],
+        "sdk_cost_us_per_session": timings["sdk"] - timings["direct"],
+    }
+
+
 def report(results: dict[str, list[dict[str, float]]]) -> None:
     med = {
         name: {k: statistics.median(r[k] for r in runs) for k in ("rps", "p50_ms", "p99_ms")}
@@ -214,7 +254,13 @@ def report(results: dict[str, list[dict[str, float]]]) -> None:
     }
     for label, value in ratios.items():
         print(f"{label:30s} {value:5.2f}")
-    print("JSON " + json.dumps({"medians": med, "ratios": ratios}))
+    sdk = sdk_cost_per_session()
+    print(
+        f"routing one session (in process): {sdk['sdk_us_per_session']:.1f} us through the "
+        f"OpenFeature SDK client, {sdk['direct_us_per_session']:.1f} us asking the provider "
+        f"directly; the SDK costs {sdk['sdk_cost_us_per_session']:.1f} us per session"
+    )
+    print("JSON " + json.dumps({"medians": med, "ratios": ratios, "routing": sdk}))
 
 
 if __name__ == "__main__":
