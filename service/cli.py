@@ -73,6 +73,7 @@ def _serve(args: argparse.Namespace) -> int:
         return _run_uvicorn(args)
     with EmbeddedRedis(settings.data_dir / "redis") as embedded:
         os.environ["VOXROUTE_REDIS_URL"] = embedded.url
+        os.environ["VOXROUTE_REDIS_EMBEDDED"] = "true"
         logger.info("embedded Redis at %s (set VOXROUTE_REDIS_URL to use yours)", embedded.url)
         return _run_uvicorn(args)
 

@@ -79,7 +79,10 @@ class Runtime:
         redis_ok = await self.sessions.log.ping()
         return {
             "ready": redis_ok,
-            "redis": {"ok": redis_ok, "embedded": self.embedded is not None},
+            "redis": {
+                "ok": redis_ok,
+                "embedded": self.embedded is not None or self.settings.redis_embedded,
+            },
             "flags": {
                 "source": str(self.settings.flags_path),
                 "count": len(self.config.flag_set.flags),

@@ -21,6 +21,10 @@ class Settings(BaseSettings):
         description="Redis to use (redis://, rediss://, unix://). Unset: an embedded Redis "
         "server is started with its data under data_dir.",
     )
+    redis_embedded: bool = Field(
+        default=False,
+        description="Set by `voxroute serve` for its workers when it started the embedded Redis.",
+    )
     data_dir: Path = Field(default=Path(".voxroute"), description="Local state folder.")
     flags_path: Path = Field(default=DEFAULTS_DIR / "flags.json", description="flagd flag set.")
     catalog_path: Path = Field(default=DEFAULTS_DIR / "catalog.yaml", description="Catalog.")
