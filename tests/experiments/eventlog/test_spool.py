@@ -1,0 +1,246 @@
+"""DiskSpool on real files: round trip, group fsync, torn tails, rotation, ack, bounds."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from experiments.errors import ErrorCode, StorageUnavailableError
+from experiments.eventlog._spool_files import MAGIC, encode_frame
+from experiments.eventlog.spool import (
+    DiskSpool,
+    SpoolCorruptError,
+    SpoolFullError,
+    SpoolLockedError,
+)
+
+
+def payloads(count: int, start: int = 0) -> list[tuple[int, bytes]]:
+    return [(1 + i % 2, f"record-{i:04d}".encode() * 3) for i in range(start, start + count)]
+
+
+def segment_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*.seg"))
+
+
+async def read_all(spool: DiskSpool) -> list[tuple[int, int, bytes]]:
+    records = await spool.read(1_000_000)
+    return [(r.seq, r.kind, r.payload) for r in records]
+
+
+@pytest.fixture
+async def spool(tmp_path: Path) -> AsyncIterator[DiskSpool]:
+    opened = DiskSpool.open(tmp_path / "spool")
+    yield opened
+    await opened.aclose()
+
+
+async def reopen(spool: DiskSpool, **options: int) -> DiskSpool:
+    await spool.aclose()
+    return DiskSpool.open(spool.directory, **options)
+
+
+async def test_records_come_back_in_order_with_kinds_and_sequence_numbers(
+    spool: DiskSpool,
+) -> None:
+    assert await spool.append(payloads(3)) == 0
+    assert await spool.append(payloads(2, start=3)) == 3
+    assert await read_all(spool) == [
+        (i, kind, payload) for i, (kind, payload) in enumerate(payloads(5))
+    ]
+    assert spool.depth.records == 5
+
+
+async def test_an_empty_payload_and_every_kind_byte_round_trip(spool: DiskSpool) -> None:
+    await spool.append([(0, b""), (255, b"\x00" * 10)])
+    assert await read_all(spool) == [(0, 0, b""), (1, 255, b"\x00" * 10)]
+
+
+async def test_concurrent_appends_share_fsyncs(tmp_path: Path) -> None:
+    spool = DiskSpool.open(tmp_path, fsync_interval_s=0.005)
+    firsts = await asyncio.gather(*(spool.append(payloads(1, start=i)) for i in range(200)))
+    assert sorted(firsts) == list(range(200))
+    assert spool.fsyncs < 20
+    await spool.aclose()
+
+
+async def test_records_survive_a_reopen(spool: DiskSpool) -> None:
+    await spool.append(payloads(4))
+    spool = await reopen(spool)
+    assert [seq for seq, _, _ in await read_all(spool)] == [0, 1, 2, 3]
+    assert await spool.append(payloads(1)) == 4
+    await spool.aclose()
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        pytest.param(lambda frame: frame[:5], id="torn-header"),
+        pytest.param(lambda frame: frame[:-3], id="torn-body"),
+        pytest.param(lambda frame: frame[:-1] + bytes([frame[-1] ^ 1]), id="bad-crc"),
+        pytest.param(lambda frame: b"\x00" * 64, id="zero-filled"),
+    ],
+)
+async def test_a_torn_tail_is_cut_on_open(spool: DiskSpool, tail: object) -> None:
+    assert callable(tail)
+    await spool.append(payloads(3))
+    await spool.aclose()
+    [segment] = segment_files(spool.directory)
+    whole = segment.stat().st_size
+    with segment.open("ab") as file:
+        file.write(tail(encode_frame(1, b"the write a crash tore")))
+    spool = DiskSpool.open(spool.directory)
+    assert segment.stat().st_size == whole
+    assert len(await read_all(spool)) == 3
+    assert await spool.append(payloads(1)) == 3
+    assert [seq for seq, _, _ in await read_all(spool)] == [0, 1, 2, 3]
+    await spool.aclose()
+
+
+async def test_a_segment_torn_at_creation_is_removed(spool: DiskSpool) -> None:
+    await spool.append(payloads(2))
+    await spool.aclose()
+    torn = spool.directory / f"{2:020d}.seg"
+    torn.write_bytes(MAGIC[:3])
+    spool = DiskSpool.open(spool.directory)
+    assert not torn.exists()
+    assert await spool.append(payloads(1)) == 2
+    await spool.aclose()
+
+
+async def test_damage_inside_a_complete_segment_refuses_to_open(tmp_path: Path) -> None:
+    spool = DiskSpool.open(tmp_path, segment_bytes=100)
+    for start in range(0, 6, 2):
+        await spool.append(payloads(2, start=start))
+    await spool.aclose()
+    first = segment_files(tmp_path)[0]
+    data = bytearray(first.read_bytes())
+    data[-2] ^= 0xFF
+    first.write_bytes(bytes(data))
+    with pytest.raises(SpoolCorruptError, match=first.name):
+        DiskSpool.open(tmp_path)
+
+
+async def test_segments_rotate_and_are_deleted_once_acknowledged(tmp_path: Path) -> None:
+    spool = DiskSpool.open(tmp_path, segment_bytes=50)  # two records (84 bytes) fill one
+    for start in range(0, 10, 2):
+        await spool.append(payloads(2, start=start))
+    assert len(segment_files(tmp_path)) == 5
+    records = await spool.read(5)
+    await spool.ack(records[-1].end)
+    assert len(segment_files(tmp_path)) == 3  # records 0-3 gone; 4 shares a segment with 5
+    assert spool.depth.records == 5
+    rest = await spool.read(100)
+    assert [r.seq for r in rest] == [5, 6, 7, 8, 9]
+    await spool.ack(rest[-1].end)
+    assert segment_files(tmp_path) == []
+    assert spool.depth.records == 0
+    assert spool.depth.bytes == 0
+    assert await spool.append(payloads(1)) == 10
+    assert [r.seq for r in await spool.read(10)] == [10]
+    await spool.aclose()
+
+
+async def test_a_reopened_spool_resumes_after_the_last_ack(spool: DiskSpool) -> None:
+    await spool.append(payloads(10))
+    records = await spool.read(4)
+    await spool.ack(records[-1].end)
+    spool = await reopen(spool)
+    assert spool.acked.seq == 4
+    assert [seq for seq, _, _ in await read_all(spool)] == [4, 5, 6, 7, 8, 9]
+    assert spool.depth.records == 6
+    await spool.aclose()
+
+
+async def test_a_reopened_rotated_spool_resumes_in_a_later_segment(tmp_path: Path) -> None:
+    spool = DiskSpool.open(tmp_path, segment_bytes=100)
+    for start in range(0, 10, 2):
+        await spool.append(payloads(2, start=start))
+    records = await spool.read(7)
+    await spool.ack(records[-1].end)
+    spool = await reopen(spool, segment_bytes=100)
+    assert [seq for seq, _, _ in await read_all(spool)] == [7, 8, 9]
+    await spool.aclose()
+
+
+async def test_a_damaged_ack_file_replays_everything(spool: DiskSpool) -> None:
+    await spool.append(payloads(3))
+    await spool.ack((await spool.read(2))[-1].end)
+    await spool.aclose()
+    (spool.directory / "ack").write_bytes(b"\x00" * 12)
+    spool = DiskSpool.open(spool.directory)
+    assert [seq for seq, _, _ in await read_all(spool)] == [0, 1, 2]
+    await spool.aclose()
+
+
+async def test_reading_from_a_cursor(spool: DiskSpool) -> None:
+    await spool.append(payloads(5))
+    first = await spool.read(2)
+    assert [r.seq for r in await spool.read(2, after=first[-1].end)] == [2, 3]
+
+
+@pytest.mark.parametrize(
+    ("max_records", "max_bytes"), [(3, 1 << 20), (1000, 4096)], ids=["records", "bytes"]
+)
+async def test_a_full_spool_raises_spool_full_and_writes_nothing(
+    tmp_path: Path, max_records: int, max_bytes: int
+) -> None:
+    spool = DiskSpool.open(tmp_path, max_records=max_records, max_bytes=max_bytes)
+    big = [(1, b"x" * 1500)]
+    while True:
+        try:
+            await spool.append(big)
+        except SpoolFullError as exc:
+            caught = exc
+            break
+    sizes = [path.stat().st_size for path in segment_files(tmp_path)]
+    depth = spool.depth
+    assert caught.code is ErrorCode.SPOOL_FULL
+    assert caught.context["max_records"] == max_records
+    assert [path.stat().st_size for path in segment_files(tmp_path)] == sizes
+    assert spool.depth == depth
+    await spool.ack((await spool.read(100))[-1].end)
+    await spool.append(big)  # room again once replayed
+    await spool.aclose()
+
+
+async def test_a_batch_is_all_or_nothing(tmp_path: Path) -> None:
+    spool = DiskSpool.open(tmp_path, max_records=5)
+    await spool.append(payloads(3))
+    with pytest.raises(SpoolFullError):
+        await spool.append(payloads(3))
+    assert spool.depth.records == 3
+    await spool.aclose()
+
+
+async def test_a_second_process_cannot_open_a_held_folder(spool: DiskSpool) -> None:
+    with pytest.raises(SpoolLockedError):
+        DiskSpool.open(spool.directory)
+
+
+async def test_open_slot_takes_the_first_free_worker_folder(tmp_path: Path) -> None:
+    first = DiskSpool.open_slot(tmp_path)
+    second = DiskSpool.open_slot(tmp_path)
+    assert (first.directory.name, second.directory.name) == ("w0", "w1")
+    await first.aclose()
+    await second.aclose()
+
+
+async def test_a_closed_spool_refuses_records(spool: DiskSpool) -> None:
+    await spool.aclose()
+    with pytest.raises(StorageUnavailableError, match="closed"):
+        spool.submit(payloads(1))
+
+
+def test_spool_files_are_private_to_the_user(tmp_path: Path) -> None:
+    async def write() -> None:
+        spool = DiskSpool.open(tmp_path)
+        await spool.append(payloads(1))
+        await spool.aclose()
+
+    asyncio.run(write())
+    assert all(os.stat(path).st_mode & 0o077 == 0 for path in segment_files(tmp_path))
