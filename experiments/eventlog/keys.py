@@ -6,14 +6,17 @@ key carries the hash tag `{s<shard>}`, so a session's document and the stream
 shard its events go to map to one Redis Cluster slot and one server-side script
 can touch both::
 
-    <prefix>:{s<shard>}:session:<session_id>   hash: doc, event, stream (TTL)
+    <prefix>:{s<shard>}:session:<session_id>   hash: doc, event, stream, tenant (TTL)
     <prefix>:{s<shard>}:assignments            stream of assignment events
+    <prefix>:{s<shard>}:outcomes               stream of outcome events
+    <prefix>:{s<shard>}:seen:<session_id>      set of the session's outcome event ids
+                                               (expires with the session)
 
 With the default prefix `vr` and one shard: `vr:{s0}:session:abc` and
 `vr:{s0}:assignments`. The session hash holds the stored document (`doc`), the
-id of the event recorded with it (`event`) and that event's stream id
-(`stream`). More shards spread the write load over more cluster slots; readers
-merge the shards' streams by stream id.
+id of the event recorded with it (`event`), that event's stream id (`stream`)
+and the session's tenant (`tenant`). More shards spread the write load over
+more cluster slots; readers merge the shards' streams by stream id.
 """
 
 from __future__ import annotations
@@ -51,9 +54,7 @@ class KeyLayout:
         return f"{self.prefix}:{{s{self.shard_of(session_id)}}}:session:{session_id}"
 
     def assignment_stream(self, shard: int) -> str:
-        if not 0 <= shard < self.shards:
-            raise ValueError(f"shard {shard} is outside 0..{self.shards - 1}")
-        return f"{self.prefix}:{{s{shard}}}:assignments"
+        return self._stream(shard, "assignments")
 
     def assignment_stream_of(self, session_id: str) -> str:
         """The stream shard a session's assignment event goes to."""
@@ -62,3 +63,23 @@ class KeyLayout:
     def assignment_streams(self) -> tuple[str, ...]:
         """Every assignment stream, in shard order."""
         return tuple(self.assignment_stream(shard) for shard in range(self.shards))
+
+    def outcome_stream(self, shard: int) -> str:
+        return self._stream(shard, "outcomes")
+
+    def outcome_stream_of(self, session_id: str) -> str:
+        """The stream shard a session's outcome events go to."""
+        return self.outcome_stream(self.shard_of(session_id))
+
+    def outcome_streams(self) -> tuple[str, ...]:
+        """Every outcome stream, in shard order."""
+        return tuple(self.outcome_stream(shard) for shard in range(self.shards))
+
+    def seen_key(self, session_id: str) -> str:
+        """The set of outcome event ids already recorded for a session (dedupe)."""
+        return f"{self.prefix}:{{s{self.shard_of(session_id)}}}:seen:{session_id}"
+
+    def _stream(self, shard: int, name: str) -> str:
+        if isinstance(shard, bool) or not isinstance(shard, int) or not 0 <= shard < self.shards:
+            raise ValueError(f"shard {shard!r} is outside 0..{self.shards - 1}")
+        return f"{self.prefix}:{{s{shard}}}:{name}"
