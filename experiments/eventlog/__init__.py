@@ -1,24 +1,42 @@
-"""The session store and the event log: protocols, the Redis implementation with
-group commit, the stream reader, and an in-memory fake for tests.
+"""The session store and the event log: protocols, the Redis implementations
+with group commit (sessions and assignments, outcomes), the stream reader, the
+consumer-group reader, and an in-memory fake for tests.
 
-Redis stays behind this package: callers use `SessionLog` / `EventReader` and
-build the Redis ones with `RedisSessionLog.from_url` / `StreamReader.from_url`.
+Redis stays behind this package: callers use `SessionLog` / `OutcomeLog` /
+`EventReader` and build the Redis ones with `RedisSessionLog.from_url`,
+`RedisOutcomeLog.from_url`, `StreamReader.from_url` and `StreamConsumer.outcomes`.
 """
 
+from .consumer import Delivery, StreamConsumer
 from .keys import DEFAULT_PREFIX, KeyLayout
 from .memory import InMemorySessionLog
-from .protocols import CreateResult, EventReader, SessionLog, StreamPosition
+from .outcome_log import RedisOutcomeLog
+from .protocols import (
+    AppendResult,
+    AppendStatus,
+    CreateResult,
+    EventReader,
+    OutcomeLog,
+    SessionLog,
+    StreamPosition,
+)
 from .reader import StreamReader, advance_position
 from .redis_log import RedisSessionLog
 
 __all__ = [
     "DEFAULT_PREFIX",
+    "AppendResult",
+    "AppendStatus",
     "CreateResult",
+    "Delivery",
     "EventReader",
     "InMemorySessionLog",
     "KeyLayout",
+    "OutcomeLog",
+    "RedisOutcomeLog",
     "RedisSessionLog",
     "SessionLog",
+    "StreamConsumer",
     "StreamPosition",
     "StreamReader",
     "advance_position",

@@ -1,27 +1,29 @@
-"""`StreamReader`: reads the assignment log back from Redis, synchronously.
+"""Reading the event log back from Redis, synchronously.
 
-Every shard's stream is read in XRANGE pages and the shards are merged by
-stream id, so batches come out in time order. Resuming with one stream id for
-all shards can miss an entry that a slower shard wrote later in the same
-millisecond with a lower sequence number; `advance_position` keeps one position
-per shard, which never misses anything.
+`StreamReader` reads the assignment or outcome streams: every shard in XRANGE
+pages, merged by stream id, so batches come out in time order. Resuming with
+one stream id for all shards can miss an entry that a slower shard wrote later
+in the same millisecond with a lower sequence number; `advance_position` keeps
+one position per shard, which never misses anything.
+
+`consumer.StreamConsumer` reads continuously through a consumer group.
 """
 
 from __future__ import annotations
 
 import gc
 import heapq
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from itertools import islice
 from types import TracebackType
-from typing import cast
+from typing import TypeVar, cast
 
 from redis import Redis, RedisCluster
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 
-from ..events import AssignmentEvent, EventDecodeError
+from ..events import AssignmentEvent, EventDecodeError, OutcomeEvent
 from ._common import parse_stream_id
 from .keys import KeyLayout
 from .protocols import StreamPosition
@@ -29,6 +31,7 @@ from .protocols import StreamPosition
 SyncRedis = Redis | RedisCluster
 _Page = list[tuple[bytes, dict[bytes, bytes]]]
 _Entry = tuple[tuple[int, int], bytes, dict[bytes, bytes], int]  # (order, id, fields, shard)
+E = TypeVar("E", AssignmentEvent, OutcomeEvent)
 
 
 class StreamReader:
@@ -78,43 +81,63 @@ class StreamReader:
         """Yield lists of at most `batch` `(stream_id, event)` recorded after
         `since` (exclusive; one id for all shards or one per shard index),
         merged over the shards in stream-id order, until every shard is read."""
+        return self._read(self.keys.assignment_stream, AssignmentEvent.decode, since, batch)
+
+    def read_outcomes(
+        self, since: StreamPosition = "0-0", batch: int = 10_000
+    ) -> Iterator[list[tuple[str, OutcomeEvent]]]:
+        """Like `read_assignments`, over the outcome streams. Each (session,
+        event id) is there once: the outcome log dedupes retries and replays."""
+        return self._read(self.keys.outcome_stream, OutcomeEvent.decode, since, batch)
+
+    def _read(
+        self,
+        stream: Callable[[int], str],
+        decode: Callable[[Mapping[bytes, bytes]], E],
+        since: StreamPosition,
+        batch: int,
+    ) -> Iterator[list[tuple[str, E]]]:
         if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
             raise ValueError(f"batch must be a positive integer, got {batch!r}")
         starts = _starts(since, self.keys.shards)
         if self.keys.shards == 1:
-            return self._single(starts[0], batch)
-        return self._merged(starts, batch)
+            return self._single(stream, decode, starts[0], batch)
+        return self._merged(stream, decode, starts, batch)
 
-    def _single(self, start: str, batch: int) -> Iterator[list[tuple[str, AssignmentEvent]]]:
-        for page in self._pages(0, start, batch):
-            yield self._decode_page((entry_id, fields, 0) for entry_id, fields in page)
+    def _single(
+        self,
+        stream: Callable[[int], str],
+        decode: Callable[[Mapping[bytes, bytes]], E],
+        start: str,
+        batch: int,
+    ) -> Iterator[list[tuple[str, E]]]:
+        for page in self._pages(stream(0), start, batch):
+            yield _decode_page(decode, page, (stream(0),))
 
     def _merged(
-        self, starts: dict[int, str], batch: int
-    ) -> Iterator[list[tuple[str, AssignmentEvent]]]:
-        shards = [self._entries(shard, start, batch) for shard, start in starts.items()]
+        self,
+        stream: Callable[[int], str],
+        decode: Callable[[Mapping[bytes, bytes]], E],
+        starts: dict[int, str],
+        batch: int,
+    ) -> Iterator[list[tuple[str, E]]]:
+        shards = [self._entries(stream, shard, start, batch) for shard, start in starts.items()]
         merged = heapq.merge(*shards, key=_order)
-        while page := list(islice(merged, batch)):
-            yield self._decode_page(entry[1:] for entry in page)
+        names = tuple(stream(shard) for shard in starts)
+        while page := [entry[1:3] for entry in islice(merged, batch)]:
+            yield _decode_page(decode, page, names)
 
-    def _decode_page(
-        self, page: Iterable[tuple[bytes, dict[bytes, bytes], int]]
-    ) -> list[tuple[str, AssignmentEvent]]:
-        with _gc_paused():
-            return [
-                (entry_id.decode(), self._decode(shard, fields)) for entry_id, fields, shard in page
-            ]
-
-    def _entries(self, shard: int, start: str, page: int) -> Iterator[_Entry]:
+    def _entries(
+        self, stream: Callable[[int], str], shard: int, start: str, page: int
+    ) -> Iterator[_Entry]:
         """Every entry of one shard after `start` with its sort key."""
-        for entries in self._pages(shard, start, page):
+        for entries in self._pages(stream(shard), start, page):
             for entry_id, fields in entries:
                 yield parse_stream_id(entry_id), entry_id, fields, shard
 
-    def _pages(self, shard: int, start: str, page: int) -> Iterator[_Page]:
-        """One shard's entries after `start`, `page` at a time (XRANGE with an
+    def _pages(self, key: str, start: str, page: int) -> Iterator[_Page]:
+        """One stream's entries after `start`, `page` at a time (XRANGE with an
         exclusive start, Redis 6.2+)."""
-        key = self.keys.assignment_stream(shard)
         cursor = start
         while True:
             with _gc_paused():
@@ -128,16 +151,33 @@ class StreamReader:
                 return
             cursor = entries[-1][0].decode()
 
-    def _decode(self, shard: int, fields: dict[bytes, bytes]) -> AssignmentEvent:
+
+def _decode_page(
+    decode: Callable[[Mapping[bytes, bytes]], E],
+    page: Sequence[tuple[bytes, dict[bytes, bytes]]],
+    streams: tuple[str, ...],
+) -> list[tuple[str, E]]:
+    with _gc_paused():
         try:
-            return AssignmentEvent.decode(fields)
+            return [(entry_id.decode(), decode(fields)) for entry_id, fields in page]
         except EventDecodeError as exc:
-            exc.context["stream"] = self.keys.assignment_stream(shard)
+            exc.context["streams"] = list(streams)
+            exc.context["stream_id"] = next(i.decode() for i, f in page if _fails(decode, f))
             raise
 
 
+def _fails(decode: Callable[[Mapping[bytes, bytes]], object], fields: dict[bytes, bytes]) -> bool:
+    try:
+        decode(fields)
+    except EventDecodeError:
+        return True
+    return False
+
+
 def advance_position(
-    position: StreamPosition, entries: Iterable[tuple[str, AssignmentEvent]], keys: KeyLayout
+    position: StreamPosition,
+    entries: Iterable[tuple[str, AssignmentEvent | OutcomeEvent]],
+    keys: KeyLayout,
 ) -> dict[int, str]:
     """The per-shard position after `entries` (read from `position`): pass it as
     `since` to read only what came next, with nothing missed on any shard."""
