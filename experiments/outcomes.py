@@ -1,0 +1,352 @@
+"""Outcome reporting: validate measurements against the metric registry, check
+their sessions, and append them to the outcome log exactly once.
+
+Rules (each error names the field, `events[3].metrics.mos`, and the problem):
+the session exists (`SESSION_NOT_FOUND`) and, when the caller names its
+tenant, belongs to it (`CONFLICT`); every metric is in the registry and its
+value has the metric's type and bounds; at most `MAX_METRICS_PER_EVENT`
+metrics per event and `MAX_EVENTS_PER_REQUEST` events per call; ids follow
+`check_identifier`; a turn is an integer in 0..`MAX_TURN`.
+
+A batch is all-or-nothing by default: everything, sessions included (one
+round trip), is checked before anything is written, and the first kind of
+problem found is raised with every event it concerns. With
+`BatchMode.PER_EVENT` the valid events are written and each event's result
+says what happened to it. Event ids are the client's or generated (uuid4
+hex); an end event's id defaults to `end`, so a session has one end event
+unless the client names others. Retrying an event with the same id is safe:
+the log stores each (session, event id) once and answers `duplicate`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from .context import check_identifier
+from .errors import ErrorCode, ExperimentError
+from .eventlog.protocols import AppendResult, AppendStatus, OutcomeLog
+from .events import OutcomeEvent, OutcomeKind
+from .metrics import MetricRegistry
+
+MAX_EVENTS_PER_REQUEST = 1000
+MAX_METRICS_PER_EVENT = 64
+MAX_TURN = 2**31 - 1
+END_EVENT_ID = "end"
+_MESSAGE_ERRORS = 5  # errors spelled out in a message; the context lists them all
+_Fail = Callable[[str, str], None]
+
+
+class BatchMode(StrEnum):
+    ALL_OR_NOTHING = "all_or_nothing"
+    PER_EVENT = "per_event"
+
+
+class OutcomeStatus(StrEnum):
+    """What happened to one event: stored now, stored before (same event id),
+    kept in the local spool until Redis is back, or rejected (see its error)."""
+
+    APPENDED = "appended"
+    DUPLICATE = "duplicate"
+    SPOOLED = "spooled"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeReport:
+    """One event as a client sent it, not validated yet (values as parsed from
+    JSON). `kind` None means `turn` when a turn is given, else `session`."""
+
+    session_id: object
+    metrics: object
+    event_id: object = None
+    turn: object = None
+    kind: OutcomeKind | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeProblem:
+    """Why one event was rejected: `field` is its path (`events[3].metrics.mos`)."""
+
+    index: int
+    code: ErrorCode
+    field: str
+    problem: str
+    session_id: str | None = None
+    event_id: str | None = None
+
+    @property
+    def message(self) -> str:
+        return f"{self.field}: {self.problem}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "code": str(self.code),
+            "field": self.field,
+            "problem": self.problem,
+            "session_id": self.session_id,
+            "event_id": self.event_id,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeResult:
+    """The fate of the event at `index` of the call; `errors` when rejected."""
+
+    index: int
+    session_id: str | None
+    event_id: str | None
+    status: OutcomeStatus
+    stream_id: str | None = None
+    errors: tuple[OutcomeProblem, ...] = ()
+
+
+class OutcomeRejectedError(ExperimentError):
+    """Nothing was written: `problems` lists every rejected event (also in
+    `context["errors"]`); `code` is the kind of the first one."""
+
+    def __init__(self, problems: Sequence[OutcomeProblem]) -> None:
+        shown = "; ".join(p.message for p in problems[:_MESSAGE_ERRORS])
+        more = len(problems) - _MESSAGE_ERRORS
+        super().__init__(
+            shown + (f"; and {more} more" if more > 0 else ""),
+            code=problems[0].code,
+            context={"errors": [p.to_dict() for p in problems]},
+        )
+        self.problems = tuple(problems)
+
+
+@dataclass(frozen=True, slots=True)
+class _Valid:
+    index: int
+    session_id: str
+    event_id: str
+    kind: OutcomeKind
+    turn: int | None
+    metrics: tuple[tuple[str, float], ...]
+
+
+class OutcomeService:
+    """Validates and records outcome events; the HTTP routes call this."""
+
+    def __init__(self, log: OutcomeLog, registry: MetricRegistry) -> None:
+        self.log = log
+        self.registry = registry
+
+    async def record(self, report: OutcomeReport, *, tenant_id: str | None = None) -> OutcomeResult:
+        """Record one event; raise `OutcomeRejectedError` (fields named without
+        an `events[i].` prefix) when it is refused."""
+        [result] = await self._record([report], BatchMode.ALL_OR_NOTHING, tenant_id, single=True)
+        return result
+
+    async def record_batch(
+        self,
+        reports: Sequence[OutcomeReport],
+        *,
+        mode: BatchMode = BatchMode.ALL_OR_NOTHING,
+        tenant_id: str | None = None,
+    ) -> list[OutcomeResult]:
+        """Record up to `MAX_EVENTS_PER_REQUEST` events; one result per event, in order."""
+        if not reports:
+            raise _request_error("events", "must hold at least one event")
+        if len(reports) > MAX_EVENTS_PER_REQUEST:
+            raise _request_error(
+                "events", f"at most {MAX_EVENTS_PER_REQUEST} events per request, got {len(reports)}"
+            )
+        return await self._record(reports, BatchMode(mode), tenant_id, single=False)
+
+    async def _record(
+        self,
+        reports: Sequence[OutcomeReport],
+        mode: BatchMode,
+        tenant_id: str | None,
+        *,
+        single: bool,
+    ) -> list[OutcomeResult]:
+        if tenant_id is not None:
+            check_identifier("tenant_id", tenant_id)
+        now_ms = time.time_ns() // 1_000_000
+        checked = [
+            self._check(i, r, "" if single else f"events[{i}].") for i, r in enumerate(reports)
+        ]
+        problems = _problems(checked)
+        if problems and mode is BatchMode.ALL_OR_NOTHING:
+            raise OutcomeRejectedError(problems)
+        valid = [item for item in checked if isinstance(item, _Valid)]
+        tenants = (
+            await self.log.session_tenants([item.session_id for item in valid]) if valid else {}
+        )
+        session_problems = [_session_problem(v, tenants, tenant_id, single) for v in valid]
+        if any(session_problems) and mode is BatchMode.ALL_OR_NOTHING:
+            raise OutcomeRejectedError(_first_kind([p for p in session_problems if p]))
+        writable = [v for v, p in zip(valid, session_problems, strict=True) if p is None]
+        events = [_event(v, tenants[v.session_id] or "", now_ms) for v in writable]
+        appended = await self.log.append_outcomes(events) if events else []
+        results = _results(checked, session_problems, writable, appended, single)
+        if single and results[0].status is OutcomeStatus.REJECTED:
+            raise OutcomeRejectedError(results[0].errors)
+        return results
+
+    def _check(self, index: int, report: OutcomeReport, path: str) -> _Valid | list[OutcomeProblem]:
+        """The event checked without I/O, or every problem found in it."""
+        problems: list[tuple[str, str]] = []
+
+        def fail(field: str, problem: str) -> None:
+            problems.append((path + field, problem))
+
+        session_id = _identifier(report.session_id, "session_id", fail)
+        kind = report.kind or (OutcomeKind.SESSION if report.turn is None else OutcomeKind.TURN)
+        default_id = END_EVENT_ID if kind is OutcomeKind.END else uuid.uuid4().hex
+        event_id = _identifier(
+            default_id if report.event_id is None else report.event_id, "event_id", fail
+        )
+        turn = _turn(report.turn, kind, fail)
+        metrics = self._metrics(report.metrics, kind, fail)
+        if problems or session_id is None or event_id is None:
+            code = ErrorCode.INVALID_INPUT
+            return [OutcomeProblem(index, code, *p, session_id, event_id) for p in problems]
+        return _Valid(index, session_id, event_id, kind, turn, metrics)
+
+    def _metrics(
+        self, metrics: object, kind: OutcomeKind, fail: _Fail
+    ) -> tuple[tuple[str, float], ...]:
+        if not isinstance(metrics, Mapping):
+            fail("metrics", f"must be an object of metric names to values, got {_kind(metrics)}")
+            return ()
+        if not metrics and kind is not OutcomeKind.END:
+            fail("metrics", "must name at least one metric")
+        if len(metrics) > MAX_METRICS_PER_EVENT:
+            fail(
+                "metrics", f"at most {MAX_METRICS_PER_EVENT} metrics per event, got {len(metrics)}"
+            )
+            return ()
+        values: list[tuple[str, float]] = []
+        for name, value in metrics.items():
+            metric = self.registry.get(name) if isinstance(name, str) else None
+            if metric is None:
+                fail(f"metrics.{name}", self._unknown(name))
+                continue
+            try:
+                values.append((name, metric.value_of(value)))
+            except ValueError as exc:
+                fail(f"metrics.{name}", str(exc))
+        return tuple(values)
+
+    def _unknown(self, name: object) -> str:
+        known = sorted(self.registry.metrics)
+        close = difflib.get_close_matches(str(name), known, n=1)
+        if close:
+            return f"unknown metric {name!r} (did you mean {close[0]!r}?)"
+        return f"unknown metric {name!r}; known: {', '.join(known)}"
+
+
+def _identifier(value: object, field: str, fail: _Fail) -> str | None:
+    try:
+        return check_identifier(field, value)
+    except ExperimentError as exc:
+        fail(field, exc.context["problem"])
+        return None
+
+
+def _turn(value: object, kind: OutcomeKind, fail: _Fail) -> int | None:
+    if value is None:
+        return None
+    if kind is not OutcomeKind.TURN:
+        fail("turn", f"an event of kind {kind.value!r} has no turn")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_TURN:
+        fail("turn", f"must be an integer from 0 to {MAX_TURN}, got {value!r}")
+        return None
+    return value
+
+
+def _problems(checked: Sequence[_Valid | list[OutcomeProblem]]) -> list[OutcomeProblem]:
+    return [p for item in checked if not isinstance(item, _Valid) for p in item]
+
+
+def _session_problem(
+    valid: _Valid, tenants: Mapping[str, str | None], tenant_id: str | None, single: bool
+) -> OutcomeProblem | None:
+    field = "session_id" if single else f"events[{valid.index}].session_id"
+    stored = tenants.get(valid.session_id)
+    if stored is None:
+        code = ErrorCode.SESSION_NOT_FOUND
+        problem = f"session {valid.session_id!r} not found (unknown, or expired)"
+    elif tenant_id is not None and stored != tenant_id:
+        code = ErrorCode.CONFLICT
+        problem = f"session {valid.session_id!r} belongs to another tenant than {tenant_id!r}"
+    else:
+        return None
+    return OutcomeProblem(valid.index, code, field, problem, valid.session_id, valid.event_id)
+
+
+def _first_kind(problems: list[OutcomeProblem]) -> list[OutcomeProblem]:
+    """The problems of the most basic kind found: unknown sessions before tenants."""
+    missing = [p for p in problems if p.code is ErrorCode.SESSION_NOT_FOUND]
+    return missing or problems
+
+
+def _event(valid: _Valid, tenant_id: str, now_ms: int) -> OutcomeEvent:
+    return OutcomeEvent(
+        valid.event_id, valid.session_id, tenant_id, now_ms, valid.kind, valid.turn, valid.metrics
+    )
+
+
+_STATUS = {
+    AppendStatus.APPENDED: OutcomeStatus.APPENDED,
+    AppendStatus.DUPLICATE: OutcomeStatus.DUPLICATE,
+    AppendStatus.SPOOLED: OutcomeStatus.SPOOLED,
+}
+
+
+def _results(
+    checked: Sequence[_Valid | list[OutcomeProblem]],
+    session_problems: Sequence[OutcomeProblem | None],
+    writable: Sequence[_Valid],
+    appended: Sequence[AppendResult],
+    single: bool,
+) -> list[OutcomeResult]:
+    by_index: dict[int, OutcomeResult] = {}
+    for item in checked:
+        if not isinstance(item, _Valid):
+            by_index[item[0].index] = _rejected(item)
+    for problem in filter(None, session_problems):
+        by_index[problem.index] = _rejected([problem])
+    for valid, result in zip(writable, appended, strict=True):
+        by_index[valid.index] = _written(valid, result, single)
+    return [by_index[i] for i in range(len(checked))]
+
+
+def _written(valid: _Valid, result: AppendResult, single: bool) -> OutcomeResult:
+    status = _STATUS.get(result.status)
+    if status is not None:
+        return OutcomeResult(
+            valid.index, valid.session_id, valid.event_id, status, result.stream_id
+        )
+    gone = {valid.session_id: None}  # the session expired between the check and the write
+    problem = _session_problem(valid, gone, None, single)
+    return _rejected([problem] if problem else [])
+
+
+def _rejected(problems: Sequence[OutcomeProblem]) -> OutcomeResult:
+    first = problems[0]
+    return OutcomeResult(
+        first.index, first.session_id, first.event_id, OutcomeStatus.REJECTED,
+        errors=tuple(problems),
+    )  # fmt: skip
+
+
+def _request_error(field: str, problem: str) -> OutcomeRejectedError:
+    return OutcomeRejectedError([OutcomeProblem(-1, ErrorCode.INVALID_INPUT, field, problem)])
+
+
+def _kind(value: object) -> str:
+    return {str: "a string", type(None): "null", list: "an array"}.get(
+        type(value), type(value).__name__
+    )
