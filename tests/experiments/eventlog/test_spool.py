@@ -1,22 +1,34 @@
-"""DiskSpool on real files: round trip, group fsync, torn tails, rotation, ack, bounds."""
+"""DiskSpool on real files (round trip, group fsync, torn tails, rotation, ack,
+bounds), then the spooled logs over a Redis that is away, and their replay."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+import socket
+import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import orjson
 import pytest
+import redis
 
 from experiments.errors import ErrorCode, StorageUnavailableError
+from experiments.eventlog import AppendStatus, CreateResult, KeyLayout, RedisSessionLog
 from experiments.eventlog._spool_files import MAGIC, encode_frame
+from experiments.eventlog.outcome_log import RedisOutcomeLog
 from experiments.eventlog.spool import (
     DiskSpool,
     SpoolCorruptError,
     SpoolFullError,
     SpoolLockedError,
 )
+from experiments.eventlog.spool_replay import SpooledLogs
+from experiments.eventlog.spooled import SpooledOutcomeLog, SpooledSessionLog, Spooler
+from experiments.events import AssignmentEvent, OutcomeEvent, OutcomeKind
+
+EventFactory = Callable[..., AssignmentEvent]
 
 
 def payloads(count: int, start: int = 0) -> list[tuple[int, bytes]]:
@@ -244,3 +256,193 @@ def test_spool_files_are_private_to_the_user(tmp_path: Path) -> None:
 
     asyncio.run(write())
     assert all(os.stat(path).st_mode & 0o077 == 0 for path in segment_files(tmp_path))
+
+
+# --- the spooled logs and their replay (real Redis under a test prefix) ------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def outcome(session_id: str, turn: int, event_id: str | None = None) -> OutcomeEvent:
+    return OutcomeEvent(
+        event_id=event_id or f"{session_id}-t{turn}",
+        session_id=session_id,
+        tenant_id="acme",
+        ts_ms=1_750_000_000_000 + turn,
+        kind=OutcomeKind.TURN,
+        turn=turn,
+        metrics=(("e2e_latency_ms", 900.0 + turn),),
+    )
+
+
+def redis_logs(url: str, prefix: str) -> tuple[RedisSessionLog, RedisOutcomeLog]:
+    keys = KeyLayout(prefix=prefix)
+    timeouts = {"socket_timeout_s": 0.2, "connect_timeout_s": 0.2}
+    return (
+        RedisSessionLog.from_url(url, keys=keys, **timeouts),
+        RedisOutcomeLog.from_url(url, keys=keys, **timeouts),
+    )
+
+
+async def open_logs(folder: Path, url: str, prefix: str, **spool_options: int) -> SpooledLogs:
+    sessions, outcomes = redis_logs(url, prefix)
+    spool = DiskSpool.open(folder, **spool_options)
+    return await SpooledLogs.open(spool, sessions, outcomes, min_backoff_s=0.01, max_backoff_s=0.05)
+
+
+@pytest.fixture
+async def away(tmp_path: Path, prefix: str) -> AsyncIterator[SpooledLogs]:
+    """Spooled logs over a Redis that does not answer (a closed port)."""
+    logs = await open_logs(tmp_path / "spool", f"redis://127.0.0.1:{free_port()}/0", prefix)
+    yield logs
+    await logs.aclose()
+
+
+async def drained(logs: SpooledLogs, timeout_s: float = 5.0) -> None:
+    async with asyncio.timeout(timeout_s):
+        while logs.spooler.spool.depth.records or not logs.spooler.redis_up:
+            await asyncio.sleep(0.01)
+
+
+def stream(conn: redis.Redis, key: str) -> list[dict[bytes, bytes]]:
+    return [fields for _, fields in conn.xrange(key)]
+
+
+async def test_a_session_created_while_redis_is_away_is_answered_from_the_spool(
+    away: SpooledLogs, event: EventFactory
+) -> None:
+    first = event("s-1")
+    result = await away.sessions.create_session("s-1", b'{"doc":1}', first)
+    assert result == CreateResult(b'{"doc":1}', created=True, stream_id=None)
+    assert away.spooler.spool.depth.records == 1
+    assert await away.sessions.get_session("s-1") == b'{"doc":1}'
+    again = await away.sessions.create_session("s-1", b'{"doc":2}', event("s-1"))
+    assert again == CreateResult(b'{"doc":1}', created=False, stream_id=None)
+    retried = await away.sessions.create_session("s-1", b'{"doc":1}', first)
+    assert retried.created
+    assert away.spooler.spool.depth.records == 1
+
+
+async def test_outcomes_for_a_spooled_session_are_spooled(
+    away: SpooledLogs, event: EventFactory
+) -> None:
+    assert away.outcomes is not None
+    await away.sessions.create_session("s-1", b"{}", event("s-1"))
+    assert await away.outcomes.session_tenants(["s-1"]) == {"s-1": "acme"}
+    results = await away.outcomes.append_outcomes([outcome("s-1", 0), outcome("s-1", 1)])
+    assert [r.status for r in results] == [AppendStatus.SPOOLED, AppendStatus.SPOOLED]
+    assert away.spooler.spool.depth.records == 3
+
+
+async def test_sessions_it_cannot_place_are_unavailable_while_redis_is_away(
+    away: SpooledLogs,
+) -> None:
+    assert away.outcomes is not None
+    with pytest.raises(StorageUnavailableError, match="s-9"):
+        await away.outcomes.session_tenants(["s-9"])
+    started = time.monotonic()
+    with pytest.raises(StorageUnavailableError, match="s-9"):
+        await away.sessions.get_session("s-9")  # Redis is known to be away: no timeout
+    assert time.monotonic() - started < 0.1
+
+
+async def test_a_full_spool_answers_spool_full_and_keeps_nothing(
+    tmp_path: Path, prefix: str, event: EventFactory
+) -> None:
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    logs = await open_logs(tmp_path, url, prefix, max_records=1)
+    await logs.sessions.create_session("s-1", b"{}", event("s-1"))
+    with pytest.raises(SpoolFullError) as caught:
+        await logs.sessions.create_session("s-2", b"{}", event("s-2"))
+    assert caught.value.code is ErrorCode.SPOOL_FULL
+    with pytest.raises(StorageUnavailableError):
+        await logs.sessions.get_session("s-2")
+    assert logs.spooler.spool.depth.records == 1
+    await logs.aclose()
+
+
+async def test_writes_go_straight_to_redis_when_it_answers(
+    tmp_path: Path, redis_url: str, prefix: str, event: EventFactory
+) -> None:
+    logs = await open_logs(tmp_path, redis_url, prefix)
+    assert logs.outcomes is not None
+    created = await logs.sessions.create_session("s-1", b"{}", event("s-1"))
+    [appended] = await logs.outcomes.append_outcomes([outcome("s-1", 0)])
+    assert created.stream_id is not None
+    assert appended.status is AppendStatus.APPENDED
+    assert logs.spooler.spool.depth.records == 0
+    await logs.aclose()
+
+
+async def test_the_spool_is_replayed_after_a_restart_once_and_in_order(
+    away: SpooledLogs, redis_url: str, prefix: str, event: EventFactory, sync_redis: redis.Redis
+) -> None:
+    assert away.outcomes is not None
+    events = [event(f"s-{i}") for i in range(3)]
+    for i, assignment in enumerate(events):
+        await away.sessions.create_session(f"s-{i}", b"{}", assignment)
+        for turn in range(3):
+            await away.outcomes.append_outcomes([outcome(f"s-{i}", turn)])
+    await away.outcomes.append_outcomes([outcome("s-0", 2)])  # a client's retry
+    folder = away.spooler.spool.directory
+    await away.aclose()
+
+    logs = await open_logs(folder, redis_url, prefix)  # voxroute restarts, Redis is back
+    await drained(logs)
+    keys = KeyLayout(prefix=prefix)
+    assert [f[b"event_id"].decode() for f in stream(sync_redis, keys.assignment_stream(0))] == [
+        e.event_id for e in events
+    ]
+    outcomes = [f[b"event_id"].decode() for f in stream(sync_redis, keys.outcome_stream(0))]
+    assert outcomes == [f"s-{i}-t{turn}" for i in range(3) for turn in range(3)]
+    assert (logs.spooler.stats.replayed_sessions, logs.spooler.stats.duplicates) == (3, 1)
+    assert sorted(folder.glob("*.seg")) == []
+    await logs.aclose()
+
+
+async def test_a_record_redis_refuses_for_good_is_set_aside(
+    away: SpooledLogs, redis_url: str, prefix: str, event: EventFactory
+) -> None:
+    assert away.outcomes is not None
+    await away.sessions.create_session("s-1", b'{"spooled":true}', event("s-1"))
+    await away.outcomes.append_outcomes([outcome("s-404", 0)])
+    folder = away.spooler.spool.directory
+    await away.aclose()
+    direct, _ = redis_logs(redis_url, prefix)
+    await direct.create_session("s-1", b'{"first":true}', event("s-1"))  # another process
+    await direct.aclose()
+
+    logs = await open_logs(folder, redis_url, prefix)
+    await drained(logs)
+    rejected = [
+        orjson.loads(line) for line in (folder / "rejected.jsonl").read_bytes().splitlines()
+    ]
+    assert [(r["seq"], r["kind"]) for r in rejected] == [(0, 1), (1, 2)]
+    assert "created by another event" in rejected[0]["reason"]
+    assert "unknown_session" in rejected[1]["reason"]
+    assert logs.spooler.stats.rejected == 2
+    await logs.aclose()
+
+
+async def test_outcomes_of_a_session_still_in_the_spool_wait_their_turn(
+    tmp_path: Path, redis_url: str, prefix: str, event: EventFactory
+) -> None:
+    sessions, outcomes = redis_logs(redis_url, prefix)
+    spooler = Spooler(DiskSpool.open(tmp_path))  # no replayer: the spool stays as it is
+    spooled = SpooledOutcomeLog(outcomes, spooler)
+    await SpooledSessionLog(sessions, spooler).create_session("s-0", b"{}", event("s-0"))
+    spooler.redis_up = False
+    await spooled.append_outcomes([outcome("s-0", 0)])
+    spooler.redis_up = True
+    [waiting] = await spooled.append_outcomes([outcome("s-0", 1)])
+    [direct] = await spooled.append_outcomes([outcome("s-2", 0)])
+    assert waiting.status is AppendStatus.SPOOLED
+    assert direct.status is AppendStatus.UNKNOWN_SESSION  # went to Redis at once
+    await spooler.spool.aclose()
+    await sessions.aclose()
+    await outcomes.aclose()

@@ -1,0 +1,200 @@
+"""The spooled logs when Redis is killed with SIGKILL under load and restarted
+on its data: every accepted session and outcome is in the streams exactly once,
+each session's outcomes in the order they were accepted."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections import Counter, defaultdict
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import redis
+
+from experiments.eventlog import KeyLayout, RedisSessionLog
+from experiments.eventlog.outcome_log import RedisOutcomeLog
+from experiments.eventlog.spool import DiskSpool
+from experiments.eventlog.spool_replay import SpooledLogs
+from experiments.events import Assignment, AssignmentEvent, OutcomeEvent, OutcomeKind
+
+REDIS_SERVER = shutil.which("redis-server")
+pytestmark = [
+    pytest.mark.redis,
+    pytest.mark.timeout(60),
+    pytest.mark.skipif(REDIS_SERVER is None, reason="needs a redis-server binary on the PATH"),
+]
+PREFIX = "spoolfault"
+WORKERS = 16
+SESSIONS = 600
+TURNS = 3
+
+
+@dataclass
+class RedisServer:
+    """A redis-server of our own: AOF with an fsync per write, in `folder`."""
+
+    folder: Path
+    port: int
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        assert REDIS_SERVER is not None
+        self.process = subprocess.Popen(
+            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.folder),
+             "--logfile", "redis.log"],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 10
+        with redis.Redis(port=self.port, socket_timeout=0.2, socket_connect_timeout=0.2) as conn:
+            while True:
+                try:
+                    conn.ping()
+                    return
+                except (redis.RedisError, OSError):
+                    assert time.monotonic() < deadline, "redis-server did not start"
+                    time.sleep(0.02)
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+@dataclass
+class Accepted:
+    """What the logs answered for: assignment event ids, outcome ids in order per session."""
+
+    assignments: set[str] = field(default_factory=set)
+    outcomes: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    statuses: Counter[str] = field(default_factory=Counter)
+    done: int = 0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[RedisServer]:
+    (tmp_path / "redis").mkdir()
+    started = RedisServer(tmp_path / "redis", free_port())
+    started.start()
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+async def logs(server: RedisServer, tmp_path: Path) -> AsyncIterator[SpooledLogs]:
+    keys = KeyLayout(prefix=PREFIX)
+    timeouts = {"socket_timeout_s": 0.3, "connect_timeout_s": 0.3}
+    opened = await SpooledLogs.open(
+        DiskSpool.open(tmp_path / "spool"),
+        RedisSessionLog.from_url(server.url, keys=keys, **timeouts),
+        RedisOutcomeLog.from_url(server.url, keys=keys, **timeouts),
+        min_backoff_s=0.02,
+        max_backoff_s=0.2,
+    )
+    yield opened
+    await opened.aclose()
+
+
+def assignment(session_id: str) -> AssignmentEvent:
+    return AssignmentEvent(
+        f"{session_id}-a", session_id, f"t{int(session_id[2:]) % 5}", "eu", 1_750_000_000_000,
+        (Assignment("stt", "1", "a", "a", "STATIC", None, None, None, None, None),),
+    )  # fmt: skip
+
+
+async def one_session(logs: SpooledLogs, index: int, accepted: Accepted) -> None:
+    assert logs.outcomes is not None
+    session_id = f"s-{index:04d}"
+    event = assignment(session_id)
+    result = await logs.sessions.create_session(session_id, b"{}", event)
+    assert result.created
+    accepted.assignments.add(event.event_id)
+    tenants = await logs.outcomes.session_tenants([session_id])
+    for turn in range(TURNS):
+        outcome = OutcomeEvent(
+            f"{session_id}-o{turn}", session_id, str(tenants[session_id]), 1_750_000_000_001,
+            OutcomeKind.TURN, turn, (("e2e_latency_ms", 800.0 + turn),),
+        )  # fmt: skip
+        [appended] = await logs.outcomes.append_outcomes([outcome])
+        accepted.statuses[appended.status.value] += 1
+        accepted.outcomes[session_id].append(outcome.event_id)
+    accepted.done += 1
+
+
+async def worker(logs: SpooledLogs, indices: range, accepted: Accepted) -> None:
+    for index in indices:
+        await one_session(logs, index, accepted)
+
+
+async def wait_until(check: object, what: str, timeout_s: float = 20) -> None:
+    assert callable(check)
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.01)
+
+
+def recorded(url: str) -> tuple[list[str], list[tuple[str, str]]]:
+    """Assignment event ids, and (session, outcome event id) in stream order."""
+    keys = KeyLayout(prefix=PREFIX)
+    with redis.Redis.from_url(url) as conn:
+        assignments = [f[b"event_id"].decode() for _, f in conn.xrange(keys.assignment_stream(0))]
+        outcomes = [
+            (f[b"session_id"].decode(), f[b"event_id"].decode())
+            for _, f in conn.xrange(keys.outcome_stream(0))
+        ]
+    return assignments, outcomes
+
+
+async def test_sigkill_of_redis_under_load_loses_and_duplicates_nothing(
+    server: RedisServer, logs: SpooledLogs
+) -> None:
+    accepted = Accepted()
+    workers = [
+        asyncio.create_task(worker(logs, range(w, SESSIONS, WORKERS), accepted))
+        for w in range(WORKERS)
+    ]
+    await wait_until(lambda: accepted.done >= SESSIONS * 0.3, "the first third")
+    server.kill()
+    await wait_until(lambda: accepted.done >= SESSIONS * 0.6, "the second third, spooled")
+    await asyncio.to_thread(server.start)
+    await asyncio.gather(*workers)
+    await wait_until(
+        lambda: logs.spooler.redis_up and logs.spooler.spool.depth.records == 0, "the drain"
+    )
+
+    assignments, outcomes = recorded(server.url)
+    assert Counter(assignments) == Counter(accepted.assignments)
+    per_session: dict[str, list[str]] = defaultdict(list)
+    for session_id, event_id in outcomes:
+        per_session[session_id].append(event_id)
+    assert per_session == accepted.outcomes  # exactly once, and in order per session
+    assert accepted.statuses["spooled"] > 0, "the outage was not exercised"
+    assert accepted.statuses["appended"] > 0
+    stats = logs.spooler.stats
+    assert stats.rejected == 0
+    assert stats.spooled_sessions > 0
+    assert not list(logs.spooler.spool.directory.glob("*.seg"))
