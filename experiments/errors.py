@@ -24,6 +24,10 @@ class ErrorCode(StrEnum):
     CONFLICT = "conflict"
     STORAGE_UNAVAILABLE = "storage_unavailable"
     SPOOL_FULL = "spool_full"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    PRECONDITION_REQUIRED = "precondition_required"
+    READ_ONLY = "read_only"
 
 
 class ExperimentError(Exception):

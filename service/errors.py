@@ -18,6 +18,10 @@ STATUS_BY_CODE: dict[ErrorCode, int] = {
     ErrorCode.CONFLICT: 409,
     ErrorCode.STORAGE_UNAVAILABLE: 503,
     ErrorCode.SPOOL_FULL: 503,
+    ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.PRECONDITION_REQUIRED: 428,
+    ErrorCode.READ_ONLY: 409,
 }
 RETRY_AFTER_S = "1"
 
@@ -26,6 +30,8 @@ async def experiment_error_handler(request: Request, exc: Exception) -> Response
     assert isinstance(exc, ExperimentError)  # noqa: S101 - registered for this type only
     status = STATUS_BY_CODE.get(exc.code, 500)
     headers = {"Retry-After": RETRY_AFTER_S} if status == 503 else None
+    if status == 401:
+        headers = {"WWW-Authenticate": "Bearer"}
     return json_response({"error": exc.to_dict()}, status, headers)
 
 
