@@ -249,7 +249,11 @@ class SpooledLogs:
     ) -> SpooledLogs:
         """Index what an earlier run left in `spool`, wrap the logs, start the replayer."""
         spooler = Spooler(spool)
-        await spooler.recover()
+        try:
+            await spooler.recover()
+        except BaseException:
+            await spool.aclose()  # release the folder's lock
+            raise
         replayer = SpoolReplayer(spooler, sessions, outcomes, **replay_options)
         replayer.start()
         spooled_outcomes = None if outcomes is None else SpooledOutcomeLog(outcomes, spooler)
