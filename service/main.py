@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 
-from .api.routes import health, sessions
+from .api.routes import health, outcomes, sessions
 from .errors import install_error_handlers
 from .middleware import BodySizeLimit, BodyTooLargeError
 from .responses import json_response
@@ -17,8 +17,9 @@ from .settings import Settings, get_settings
 
 DESCRIPTION = """
 voxroute picks the speech providers of every voice session with OpenFeature
-flags (flagd format), pins the route for the session's life, and records every
-assignment on Redis streams for cohort analysis.
+flags (flagd format), pins the route for the session's life, records every
+assignment on Redis streams for cohort analysis, and takes each session's
+measurements (latency per turn, quality, cost) checked against a metric registry.
 """
 
 
@@ -45,11 +46,16 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     app.state.settings = settings
     app.include_router(sessions.router)
+    app.include_router(outcomes.router)
     app.include_router(health.router)
     install_error_handlers(app)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(BodyTooLargeError, _too_large)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        path_limits={"/v1/outcomes": settings.batch_max_body_bytes},
+    )
     return app
 
 

@@ -1,6 +1,6 @@
 """Everything a running voxroute process holds: the Redis connection (or the
 embedded server), the flags and catalog, the OpenFeature provider, the router
-and the session service. Built once at start-up, closed at shutdown."""
+and the session and outcome services. Built once at start-up, closed at shutdown."""
 
 from __future__ import annotations
 
@@ -12,9 +12,12 @@ from openfeature import api as openfeature_api
 
 from experiments.config import RoutingConfig, load_routing_config
 from experiments.eventlog.keys import KeyLayout
+from experiments.eventlog.outcome_log import RedisOutcomeLog
 from experiments.eventlog.redis_log import RedisSessionLog
 from experiments.flag_client import RoutingFlagClient
 from experiments.flags import VoxrouteProvider
+from experiments.metrics import load_metric_registry
+from experiments.outcomes import OutcomeService
 from experiments.router import Router
 from experiments.sessions import SessionService
 
@@ -31,6 +34,7 @@ class Runtime:
     provider: VoxrouteProvider
     router: Router
     sessions: SessionService
+    outcomes: OutcomeService
     redis_url: str
     embedded: EmbeddedRedis | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -38,6 +42,7 @@ class Runtime:
     @classmethod
     async def start(cls, settings: Settings) -> Runtime:
         config = load_routing_config(settings.flags_path, settings.catalog_path)
+        registry = load_metric_registry(settings.metrics_path)
         for warning in config.warnings:
             logger.warning("flags: %s: %s", warning.flag_key, warning.problem)
         embedded = None
@@ -53,11 +58,20 @@ class Runtime:
         )
         router = Router(flag_client, config.catalog)
         provider.add_change_listener(router.invalidate)
+        keys = KeyLayout(prefix=settings.key_prefix, shards=settings.shards)
         log = RedisSessionLog.from_url(
             url,
-            keys=KeyLayout(prefix=settings.key_prefix, shards=settings.shards),
+            keys=keys,
             session_ttl_s=settings.session_ttl_s,
             stream_maxlen=settings.stream_maxlen,
+            stream_minid_age_s=settings.stream_minid_age_s,
+            socket_timeout_s=settings.redis_timeout_s,
+        )
+        outcome_log = RedisOutcomeLog.from_url(
+            url,
+            keys=keys,
+            stream_maxlen=settings.stream_maxlen,
+            stream_minid_age_s=settings.stream_minid_age_s,
             socket_timeout_s=settings.redis_timeout_s,
         )
         logger.info(
@@ -68,10 +82,12 @@ class Runtime:
             "embedded " + url if embedded else url,
         )
         sessions = SessionService(router, log)
-        return cls(settings, config, provider, router, sessions, url, embedded)
+        outcomes = OutcomeService(outcome_log, registry)
+        return cls(settings, config, provider, router, sessions, outcomes, url, embedded)
 
     async def stop(self) -> None:
         await self.sessions.log.aclose()
+        await self.outcomes.log.aclose()
         if self.embedded is not None:
             self.embedded.stop()
 
@@ -91,5 +107,9 @@ class Runtime:
             "catalog": {
                 "source": self.config.catalog.source,
                 "providers": len(self.config.catalog.providers),
+            },
+            "metrics": {
+                "source": self.outcomes.registry.source,
+                "count": len(self.outcomes.registry),
             },
         }

@@ -34,8 +34,23 @@ class Settings(BaseSettings):
     stream_maxlen: int | None = Field(
         default=None, ge=1, description="Approximate MAXLEN trim of streams; unset keeps all."
     )
+    stream_minid_age_s: int | None = Field(
+        default=None,
+        ge=1,
+        description="Approximate MINID trim of streams: drop entries older than this many "
+        "seconds; unset keeps all.",
+    )
+    metrics_path: Path | None = Field(
+        default=None,
+        description="Metric registry (YAML) merged over the shipped one; unset: the shipped one.",
+    )
     redis_timeout_s: float = Field(default=2.0, gt=0, description="Redis socket timeout.")
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, description="Request body limit.")
+    batch_max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Body limit of POST /v1/outcomes (up to 1,000 events).",
+    )
     openfeature_domain: str = Field(default="voxroute", description="OpenFeature domain.")
     openfeature_direct_when_unobserved: bool = Field(
         default=True,

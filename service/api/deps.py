@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from experiments.outcomes import OutcomeService
 from experiments.sessions import SessionService
 
 from ..runtime import Runtime
@@ -24,6 +25,12 @@ async def get_sessions(request: Request) -> SessionService:
     return runtime.sessions
 
 
+async def get_outcomes(request: Request) -> OutcomeService:
+    runtime: Runtime = request.app.state.runtime
+    return runtime.outcomes
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 SessionsDep = Annotated[SessionService, Depends(get_sessions)]
+OutcomesDep = Annotated[OutcomeService, Depends(get_outcomes)]

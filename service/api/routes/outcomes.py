@@ -1,0 +1,82 @@
+"""POST /v1/sessions/{session_id}/outcomes, POST /v1/sessions/{session_id}/end and
+POST /v1/outcomes: measurements of sessions, validated against the metric registry."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Response
+
+from experiments.context import MAX_ID_LENGTH
+
+from ...responses import json_response
+from ..deps import OutcomesDep
+from ..outcome_schemas import (
+    BatchIn,
+    BatchOut,
+    EndIn,
+    OutcomeIn,
+    OutcomeOut,
+    batch_out,
+    outcome_out,
+)
+from ..schemas import ErrorOut
+
+router = APIRouter(prefix="/v1", tags=["outcomes"])
+SessionIdPath = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)]
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorOut, "description": "The session does not exist (or expired)."},
+    409: {"model": ErrorOut, "description": "`tenant_id` given and the session is another's."},
+    413: {"model": ErrorOut, "description": "Body over the size limit."},
+    422: {"model": ErrorOut, "description": "Invalid input; the message names each field."},
+    503: {"model": ErrorOut, "description": "Storage unavailable; retry after Retry-After."},
+}
+_ONE = {202: {"model": OutcomeOut, "description": "Accepted: stored, or a duplicate."}, **_ERRORS}
+
+
+@router.post(
+    "/sessions/{session_id}/outcomes",
+    status_code=202,
+    response_model=None,
+    summary="Report measurements of one session (one turn, or the whole session)",
+    responses=_ONE,
+)
+async def report_outcome(
+    session_id: SessionIdPath, body: OutcomeIn, outcomes: OutcomesDep
+) -> Response:
+    """Validate every metric against the registry and store the event once per
+    `event_id`: a retry with the same id answers `duplicate` and writes nothing."""
+    result = await outcomes.record(body.to_report(session_id), tenant_id=body.tenant_id)
+    return json_response(outcome_out(result), 202)
+
+
+@router.post(
+    "/sessions/{session_id}/end",
+    status_code=202,
+    response_model=None,
+    summary="Record the end of a session with its session-level measurements",
+    responses=_ONE,
+)
+async def end_session(session_id: SessionIdPath, body: EndIn, outcomes: OutcomesDep) -> Response:
+    """An `end` outcome (e.g. `duration_s`, `cost_usd`); its id defaults to `end`,
+    so repeating the call stores it once."""
+    result = await outcomes.record(body.to_report(session_id), tenant_id=body.tenant_id)
+    return json_response(outcome_out(result), 202)
+
+
+@router.post(
+    "/outcomes",
+    status_code=202,
+    response_model=None,
+    summary="Report up to 1,000 events of any sessions at once",
+    responses={202: {"model": BatchOut, "description": "One result per event."}, **_ERRORS},
+)
+async def report_outcomes(body: BatchIn, outcomes: OutcomesDep) -> Response:
+    """`all_or_nothing` (default): a 404/409/422 naming every failing event
+    (`events[3].metrics.mos`) and nothing written, or 202 with every event
+    `appended` or `duplicate`. `per_event`: always 202; rejected events carry
+    their errors and the others are written."""
+    reports = [event.to_report() for event in body.events]
+    results = await outcomes.record_batch(reports, mode=body.mode, tenant_id=body.tenant_id)
+    return json_response(batch_out(results), 202)
