@@ -22,6 +22,7 @@ from experiments.router import Router
 from experiments.sessions import SessionService
 
 from .embedded_redis import EmbeddedRedis
+from .flag_management import FlagManagement
 from .settings import Settings
 
 logger = logging.getLogger("voxroute")
@@ -38,6 +39,7 @@ class Runtime:
     redis_url: str
     embedded: EmbeddedRedis | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    flags: FlagManagement | None = None
 
     @classmethod
     async def start(cls, settings: Settings) -> Runtime:
@@ -83,9 +85,13 @@ class Runtime:
         )
         sessions = SessionService(router, log)
         outcomes = OutcomeService(outcome_log, registry)
-        return cls(settings, config, provider, router, sessions, outcomes, url, embedded)
+        runtime = cls(settings, config, provider, router, sessions, outcomes, url, embedded)
+        runtime.flags = await FlagManagement.start(settings, url, provider, config)
+        return runtime
 
     async def stop(self) -> None:
+        if self.flags is not None:
+            await self.flags.stop()
         await self.sessions.log.aclose()
         await self.outcomes.log.aclose()
         if self.embedded is not None:
@@ -104,6 +110,7 @@ class Runtime:
                 "count": len(self.config.flag_set.flags),
                 "warnings": [f"{w.flag_key}: {w.problem}" for w in self.config.warnings],
             },
+            "flag_store": None if self.flags is None else self.flags.status(),
             "catalog": {
                 "source": self.config.catalog.source,
                 "providers": len(self.config.catalog.providers),

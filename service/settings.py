@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULTS_DIR = Path(__file__).resolve().parent.parent / "experiments" / "defaults"
@@ -56,6 +57,29 @@ class Settings(BaseSettings):
         default=True,
         description="Ask voxroute's provider directly when no OpenFeature hook, global "
         "context or other provider could observe the SDK's work (same results, less CPU).",
+    )
+    flag_store: Literal["auto", "redis", "file"] = Field(
+        default="auto",
+        description="Where the live flags are: `redis` (managed through /v1/flags, seeded "
+        "from flags_path), `file` (flags_path, reloaded when edited), `auto`: `redis` when "
+        "an admin key is set, else `file`.",
+    )
+    admin_token: SecretStr | None = Field(
+        default=None,
+        description="Admin token for /v1/flags (`Authorization: Bearer`); named `admin` in "
+        "the audit. Unset (and no admin_keys): flag management is disabled.",
+    )
+    admin_keys: SecretStr | None = Field(
+        default=None, description="Named admin tokens: `name:token,name:token`."
+    )
+    tenant_keys: SecretStr | None = Field(
+        default=None, description="Tenant tokens (`name:token,...`); refused by /v1/flags."
+    )
+    flag_sync_interval_s: float = Field(
+        default=5.0, gt=0, description="Re-read of the flag store besides pub/sub (redis mode)."
+    )
+    flag_file_poll_s: float = Field(
+        default=0.25, gt=0, description="How often the flag file is checked (file mode)."
     )
     log_level: str = Field(default="INFO")
 

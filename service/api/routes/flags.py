@@ -1,0 +1,234 @@
+"""/v1/flags: read, change, push, roll back and audit the live flag set (admin only)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
+
+from experiments.errors import ErrorCode, ExperimentError
+from experiments.flag_store import ChangeResult, FlagManager, flag_view, list_view
+
+from ...auth import AdminDep
+from ...responses import json_response
+from ..flag_schemas import (
+    ChangeOut,
+    FlagListOut,
+    FlagOut,
+    FlagPatchIn,
+    HistoryOut,
+    PushIn,
+    RollbackIn,
+)
+from ..schemas import ErrorOut
+
+router = APIRouter(prefix="/v1/flags", tags=["flags"])
+
+_ETAG = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')
+Responses = dict[int | str, dict[str, Any]]
+_AUTH: Responses = {
+    401: {"model": ErrorOut, "description": "No or unknown token."},
+    403: {"model": ErrorOut, "description": "A tenant key, or flag management disabled."},
+}
+_WRITE: Responses = {
+    **_AUTH,
+    200: {"model": ChangeOut, "description": "Published, or (dry run / no change) not."},
+    409: {"model": ErrorOut, "description": "Stale version, or flags read from a file."},
+    422: {"model": ErrorOut, "description": "Invalid flag set: names flag, path and problem."},
+    503: {"model": ErrorOut, "description": "The flag store is unavailable."},
+}
+
+
+async def get_flag_manager(request: Request) -> FlagManager:
+    runtime = request.app.state.runtime
+    if runtime.flags is None:
+        raise ExperimentError("flag management is not running", code=ErrorCode.READ_ONLY)
+    manager: FlagManager = runtime.flags.manager
+    return manager
+
+
+FlagsDep = Annotated[FlagManager, Depends(get_flag_manager)]
+KeyPath = Annotated[str, Path(min_length=1, max_length=256, description="The flag key.")]
+DryRun = Annotated[bool, Query(description="Validate and diff only; publish nothing.")]
+ReasonQuery = Annotated[str, Query(max_length=1000, description="Why (see PATCH).")]
+IfMatch = Annotated[
+    str | None, Header(description='The version this change is based on (the ETag, `"7"`).')
+]
+
+
+def _version(if_match: str | None, *, required: bool) -> int | None:
+    if if_match is None:
+        if required:
+            raise ExperimentError(
+                "If-Match is required: send the ETag of the version you edited "
+                '(If-Match: "7"), or If-None-Match: * to create the flag',
+                code=ErrorCode.PRECONDITION_REQUIRED,
+            )
+        return None
+    match = _ETAG.match(if_match)
+    if match is None:
+        raise ExperimentError(f'If-Match {if_match!r}: expected a version such as "7"')
+    return int(match.group(1))
+
+
+def _changed(result: ChangeResult) -> Response:
+    return json_response(result.to_dict())
+
+
+@router.get(
+    "",
+    summary="Every flag, in short",
+    response_model=None,
+    responses={200: {"model": FlagListOut}, **_AUTH},
+)
+async def list_flags(flags: FlagsDep, admin: AdminDep) -> Response:
+    return json_response(list_view(await flags.snapshot(), flags.store.name))
+
+
+@router.post(
+    "",
+    summary="Publish a whole flag set (validated as a whole)",
+    response_model=None,
+    responses=_WRITE,
+)
+async def push_flags(
+    *,
+    body: PushIn,
+    flags: FlagsDep,
+    admin: AdminDep,
+    if_match: IfMatch = None,
+    dry_run: DryRun = False,
+) -> Response:
+    """The flag set becomes the live set: flags absent from it are removed. `If-Match`
+    (optional) is the flag-set version the push was based on."""
+    version = _version(if_match, required=False)
+    result = await flags.push(
+        body.flag_set, if_match=version, author=admin, reason=body.reason, dry_run=dry_run
+    )
+    return _changed(result)
+
+
+@router.get(
+    "/{key}",
+    summary="One flag's flagd definition; its version is the ETag",
+    response_model=None,
+    responses={200: {"model": FlagOut}, 404: {"model": ErrorOut}, **_AUTH},
+)
+async def get_flag(key: KeyPath, flags: FlagsDep, admin: AdminDep) -> Response:
+    stored = await flags.snapshot()
+    flag = stored.flag(key)
+    return json_response(flag_view(stored, flag), headers={"ETag": flag.etag()})
+
+
+@router.put(
+    "/{key}",
+    summary="Replace (If-Match) or create (If-None-Match: *) a flag",
+    response_model=None,
+    responses={**_WRITE, 428: {"model": ErrorOut}},
+)
+async def put_flag(
+    *,
+    key: KeyPath,
+    document: Annotated[dict[str, Any], Body(description="The flagd definition, or GET's body.")],
+    flags: FlagsDep,
+    admin: AdminDep,
+    if_match: IfMatch = None,
+    if_none_match: Annotated[str | None, Header()] = None,
+    reason: ReasonQuery = "",
+    dry_run: DryRun = False,
+) -> Response:
+    """Takes GET's document back (its `definition`) or a bare flagd definition."""
+    create = if_none_match is not None and if_none_match.strip() == "*" and if_match is None
+    version = None if create else _version(if_match, required=True)
+    definition = document.get("definition", document) if "variants" not in document else document
+    result = await flags.put(
+        key, definition, if_match=version, author=admin, reason=reason, dry_run=dry_run
+    )
+    return _changed(result)
+
+
+@router.patch(
+    "/{key}",
+    summary="Change state, default variant or split weights",
+    response_model=None,
+    responses=_WRITE,
+)
+async def patch_flag(
+    *,
+    key: KeyPath,
+    body: FlagPatchIn,
+    flags: FlagsDep,
+    admin: AdminDep,
+    if_match: IfMatch = None,
+    dry_run: DryRun = False,
+) -> Response:
+    """Applied to the current version (or, with `If-Match`, only to that version).
+    Changing a running split's weights warns that its analysis splits into periods."""
+    version = _version(if_match, required=False)
+    result = await flags.patch(
+        key, body.to_patch(), if_match=version, author=admin, reason=body.reason, dry_run=dry_run
+    )
+    return _changed(result)
+
+
+@router.delete(
+    "/{key}",
+    summary="Remove a flag (routing falls back to catalog defaults)",
+    response_model=None,
+    responses=_WRITE,
+)
+async def delete_flag(
+    *,
+    key: KeyPath,
+    flags: FlagsDep,
+    admin: AdminDep,
+    if_match: IfMatch = None,
+    reason: ReasonQuery = "",
+    dry_run: DryRun = False,
+) -> Response:
+    version = _version(if_match, required=False)
+    result = await flags.delete(key, if_match=version, author=admin, reason=reason, dry_run=dry_run)
+    return _changed(result)
+
+
+@router.get(
+    "/{key}/history",
+    summary="The flag's audit entries, newest first",
+    response_model=None,
+    responses={200: {"model": HistoryOut}, **_AUTH},
+)
+async def flag_history(
+    *,
+    key: KeyPath,
+    flags: FlagsDep,
+    admin: AdminDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    documents: Annotated[bool, Query(description="Include each version's document.")] = False,
+) -> Response:
+    entries = await flags.history(key, limit=limit)
+    body = [entry.to_dict(with_document=documents) for entry in entries]
+    return json_response({"flag_key": key, "entries": body})
+
+
+@router.post(
+    "/{key}/rollback",
+    summary="Restore an earlier version, as a new version",
+    response_model=None,
+    responses=_WRITE,
+)
+async def rollback_flag(
+    *,
+    key: KeyPath,
+    body: RollbackIn,
+    flags: FlagsDep,
+    admin: AdminDep,
+    if_match: IfMatch = None,
+    dry_run: DryRun = False,
+) -> Response:
+    """The new version's document equals the one of `to_version` (read from the audit)."""
+    version = _version(if_match, required=False)
+    result = await flags.rollback(
+        key, body.to_version, if_match=version, author=admin, reason=body.reason, dry_run=dry_run
+    )
+    return _changed(result)
