@@ -163,6 +163,8 @@ class RedisOutcomeLog:
         ids = list(dict.fromkeys(session_ids))
         for session_id in ids:
             check_identifier("session_id", session_id)
+        if not ids:
+            return {}
         tenants = await self._hget(ids, "tenant")
         missing = [session_id for session_id, tenant in tenants.items() if tenant is None]
         if missing:

@@ -166,6 +166,11 @@ async def test_session_tenants_reads_the_tenant_of_each_session(
     }
 
 
+async def test_no_sessions_no_round_trip(outcomes: RedisOutcomeLog) -> None:
+    assert await outcomes.session_tenants([]) == {}
+    assert await outcomes.append_outcomes([]) == []
+
+
 async def test_a_session_stored_before_the_tenant_field_is_read_from_its_document(
     outcomes: RedisOutcomeLog, sync_redis: redis.Redis
 ) -> None:
