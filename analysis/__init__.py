@@ -1,10 +1,14 @@
 """Cohort analysis on sufficient statistics: effects, health, corrections, power.
 
-Pure functions on frozen dataclasses; no pandas, HTTP or Redis here (the
-loading layer turns streams into the statistics objects).
+Pure functions on frozen dataclasses; no HTTP here. `load_sessions` (streams
+-> pandas) and `analyze` (pandas -> results) are imported on first use, so
+that `import analysis` pulls in neither pandas nor Redis.
 """
 
 from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from analysis.corrections import (
     CorrectionMethod,
@@ -57,6 +61,22 @@ from analysis.sequential import DEFAULT_TUNING_N
 from analysis.statistics import ClusterStats, ProportionStats, RatioStats, SampleStats
 from analysis.variance import CupedResult, CupedStats, cuped_adjust
 
+if TYPE_CHECKING:
+    from analysis.experiment import analyze
+    from analysis.load import load_sessions
+
+_LAZY = {"analyze": "analysis.experiment", "load_sessions": "analysis.load"}
+
+
+def __getattr__(name: str) -> Any:
+    """`analyze` and `load_sessions`, imported with pandas when first asked for."""
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'analysis' has no attribute {name!r}")
+
+
 __all__ = [
     "DEFAULT_TUNING_N",
     "AnalysisError",
@@ -85,6 +105,7 @@ __all__ = [
     "StatError",
     "WarningKind",
     "adjust_p_values",
+    "analyze",
     "balance_test",
     "benjamini_hochberg",
     "cochran_q",
@@ -97,6 +118,7 @@ __all__ = [
     "cuped_adjust",
     "estimate_effect",
     "holm",
+    "load_sessions",
     "non_inferiority_test",
     "quantile_estimate",
     "quantile_estimates",

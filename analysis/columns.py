@@ -32,6 +32,9 @@ ROUTING = "routing"
 TURNS = "turns"
 """Turn-level outcome events recorded for the session."""
 
+SESSION_UNITS = frozenset({"targetingKey", "session_id"})
+"""Bucketing units that mean "the session" (flagd's targeting key is the session id)."""
+
 SUM_SUFFIX = "__sum"
 COUNT_SUFFIX = "__count"
 

@@ -32,14 +32,14 @@ from numpy.typing import NDArray
 
 from analysis import columns as col
 from analysis.metric_specs import MetricSpec, metric_specs
+from analysis.recommend import flag_document
 from analysis.rollups import OutcomeColumns, rollup_metrics
 from experiments.eventlog import DEFAULT_PREFIX, KeyLayout, StreamPosition, StreamReader
 from experiments.events import Assignment, AssignmentEvent, OutcomeEvent
+from experiments.flags.model import FlagDefinition
 
 SPLIT_REASON = "SPLIT"
 FALLBACK_REASONS = frozenset({"ERROR", "DISABLED"})
-SESSION_UNITS = frozenset({"targetingKey", "session_id"})
-"""Bucketing units that mean "the session" (flagd's targeting key is the session id)."""
 
 _EVENT_FIELDS = ("session_id", "tenant_id", "region", "ts_ms")
 _ASSIGNMENT_FIELDS = (
@@ -77,7 +77,7 @@ def load_sessions(
     since: StreamPosition = "0-0",
     batch: int = 10_000,
     metrics: Iterable[Any] | None = None,
-    flag: Mapping[str, Any] | None = None,
+    flag: Mapping[str, Any] | FlagDefinition | None = None,
 ) -> pd.DataFrame:
     """One row per session of `flag_key` (see `analysis.columns`), metrics rolled up.
 
@@ -128,7 +128,7 @@ def _load(
     *,
     since: StreamPosition,
     batch: int,
-    flag: Mapping[str, Any] | None,
+    flag: Mapping[str, Any] | FlagDefinition | None,
 ) -> pd.DataFrame:
     sessions = _AssignmentColumns(flag_key)
     for page in reader.read_assignments(since=since, batch=batch):
@@ -142,7 +142,7 @@ def _load(
     frame = pd.concat([frame, pd.DataFrame(metric_columns, index=frame.index)], axis=1)
     frame.attrs.update(
         flag_key=flag_key,
-        flag=None if flag is None else dict(flag),
+        flag=flag_document(flag),
         metrics=[spec.to_dict() for spec in specs],
         experiment_start=None if start is None else start.isoformat(),
         duplicate_assignments=sessions.duplicates,
@@ -273,7 +273,7 @@ def _routing(
 def _unit_ids(columns: Mapping[str, NDArray[Any]], units: _Codes) -> NDArray[Any]:
     """Session id for session bucketing, tenant id for tenant bucketing, else the bucket key."""
     ids = columns["bucket_key"].copy()
-    by_session = units.where(lambda u: u in SESSION_UNITS) | (units.codes < 0)
+    by_session = units.where(lambda u: u in col.SESSION_UNITS) | (units.codes < 0)
     by_tenant = units.where(lambda u: u == "tenant_id")
     ids[by_session] = columns["session_id"][by_session]
     ids[by_tenant] = columns["tenant_id"][by_tenant]

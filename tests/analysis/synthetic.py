@@ -98,7 +98,8 @@ class Experiment:
         ts = self.start_ms + int((i - self.pre_sessions) * span)
         variant = self._variant(rng, tenant)
         draw = rng.random()
-        if pre:
+        if pre:  # before the experiment everyone had the control
+            variant = self.weights[0][0]
             assignment = self._assignment(variant, "STATIC", None, sid, tenant)
         elif draw < self.static_share:
             variant = self.weights[0][0]
