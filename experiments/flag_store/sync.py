@@ -29,6 +29,13 @@ _WAIT_SLICE_S = 1.0
 _MAX_BACKOFF_S = 2.0
 
 
+def _stopped(stopping: bool) -> bool:
+    """Stopping, or cancelled: redis-py's pub/sub can swallow a cancellation (or turn it
+    into a connection error) while it waits for a message, so loops check both."""
+    task = asyncio.current_task()
+    return stopping or (task is not None and task.cancelling() > 0)
+
+
 class FlagSync:
     """Applies the store's newest valid flag set to `provider` (see the module docstring).
 
@@ -50,6 +57,7 @@ class FlagSync:
         self.applied_version = -1
         self.last_error: str | None = None
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def apply(self, validated: ValidatedFlagSet, version: int) -> list[str]:
         """Serve `validated` (flag-set `version`) unless a newer version already serves."""
@@ -87,6 +95,7 @@ class FlagSync:
         return self._task
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -96,13 +105,15 @@ class FlagSync:
     async def run(self) -> None:
         """Follow the store until cancelled; a broken feed is re-subscribed with backoff."""
         backoff = 0.1
-        while True:
+        while not self._stopping:
             try:
                 async with self.store.changes() as feed:
                     await self.refresh()  # catch up with what the subscription missed
                     backoff = 0.1
                     await self._follow(feed)
             except (*UNAVAILABLE, ExperimentError) as exc:
+                if _stopped(self._stopping):
+                    return
                 logger.warning("flags: following %s failed (%r); retrying", self.store.name, exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, _MAX_BACKOFF_S)
@@ -110,7 +121,7 @@ class FlagSync:
     async def _follow(self, feed: ChangeFeed) -> None:
         loop = asyncio.get_running_loop()
         next_poll = loop.time() + self.interval_s
-        while True:
+        while not _stopped(self._stopping):
             wait = max(0.0, min(_WAIT_SLICE_S, next_poll - loop.time()))
             announced = await feed.wait(wait)
             if announced or loop.time() >= next_poll:
