@@ -14,6 +14,7 @@ import orjson
 from experiments.config import load_routing_config
 from experiments.errors import ExperimentError
 
+from .flags_cli import add_flags_parser
 from .settings import Settings
 
 logger = logging.getLogger("voxroute")
@@ -55,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     route.add_argument("--region", required=True)
     route.add_argument("--feature", action="append", default=[], metavar="NAME=true|false")
     route.set_defaults(run=_route)
+    add_flags_parser(sub)
     return parser
 
 
