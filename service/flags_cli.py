@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -69,6 +70,10 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
     return "\n".join(line.rstrip() for line in lines)
+
+
+def _value(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def _weights(weights: dict[str, int]) -> str:
@@ -219,6 +224,7 @@ _RENDER: dict[str, Callable[[dict[str, Any]], str]] = {
 
 def run(args: argparse.Namespace, *, transport: httpx.BaseTransport | None = None) -> int:
     """Run one `voxroute flags` command; prints its table (or JSON) and returns the status."""
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # no line per request
     client = FlagsClient(args.url, os.environ.get("VOXROUTE_ADMIN_TOKEN"), transport=transport)
     try:
         body = args.command(client, args)
