@@ -1,6 +1,8 @@
 """Everything a running voxroute process holds: the Redis connection (or the
 embedded server), the flags and catalog, the OpenFeature provider, the router
-and the session and outcome services. Built once at start-up, closed at shutdown."""
+and the session and outcome services, whose Redis logs are wrapped by the local
+spool (writes kept on disk while Redis is away, replayed by a background task).
+Built once at start-up, closed at shutdown."""
 
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ from experiments.config import RoutingConfig, load_routing_config
 from experiments.eventlog.keys import KeyLayout
 from experiments.eventlog.outcome_log import RedisOutcomeLog
 from experiments.eventlog.redis_log import RedisSessionLog
+from experiments.eventlog.spool import DiskSpool
+from experiments.eventlog.spool_replay import SpooledLogs
 from experiments.flag_client import RoutingFlagClient
 from experiments.flags import VoxrouteProvider
 from experiments.metrics import load_metric_registry
@@ -36,6 +40,7 @@ class Runtime:
     router: Router
     sessions: SessionService
     outcomes: OutcomeService
+    logs: SpooledLogs
     redis_url: str
     embedded: EmbeddedRedis | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -83,28 +88,30 @@ class Runtime:
             settings.catalog_path,
             "embedded " + url if embedded else url,
         )
-        sessions = SessionService(router, log)
-        outcomes = OutcomeService(outcome_log, registry)
-        runtime = cls(settings, config, provider, router, sessions, outcomes, url, embedded)
+        logs = await SpooledLogs.open(_open_spool(settings), log, outcome_log)
+        sessions = SessionService(router, logs.sessions)
+        outcomes = OutcomeService(logs.outcomes, registry)
+        runtime = cls(settings, config, provider, router, sessions, outcomes, logs, url, embedded)
         runtime.flags = await FlagManagement.start(settings, url, provider, config)
         return runtime
 
     async def stop(self) -> None:
         if self.flags is not None:
             await self.flags.stop()
-        await self.sessions.log.aclose()
-        await self.outcomes.log.aclose()
+        await self.logs.aclose()  # the replayer, the Redis logs, then the spool
         if self.embedded is not None:
             self.embedded.stop()
 
     async def readiness(self) -> dict[str, Any]:
         redis_ok = await self.sessions.log.ping()
+        spool = self.logs.report()
         return {
-            "ready": redis_ok,
+            "ready": redis_ok or not spool["full"],  # the spool takes writes while Redis is away
             "redis": {
                 "ok": redis_ok,
                 "embedded": self.embedded is not None or self.settings.redis_embedded,
             },
+            "spool": spool,
             "flags": {
                 "source": str(self.settings.flags_path),
                 "count": len(self.config.flag_set.flags),
@@ -120,3 +127,13 @@ class Runtime:
                 "count": len(self.outcomes.registry),
             },
         }
+
+
+def _open_spool(settings: Settings) -> DiskSpool:
+    """This process's spool: the first free `w<n>` folder under the spool folder."""
+    return DiskSpool.open_slot(
+        settings.spool_dir or settings.data_dir / "spool",
+        max_bytes=settings.spool_max_bytes,
+        max_records=settings.spool_max_records,
+        fsync_interval_s=settings.spool_fsync_interval_s,
+    )

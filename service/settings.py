@@ -46,6 +46,20 @@ class Settings(BaseSettings):
         description="Metric registry (YAML) merged over the shipped one; unset: the shipped one.",
     )
     redis_timeout_s: float = Field(default=2.0, gt=0, description="Redis socket timeout.")
+    spool_dir: Path | None = Field(
+        default=None,
+        description="Spool of the writes Redis cannot take (unset: data_dir/spool); each "
+        "process uses the first subfolder w0, w1, ... that no other process holds.",
+    )
+    spool_max_bytes: int = Field(
+        default=256 * 1024 * 1024, ge=64 * 1024, description="Spool bound: segment file bytes."
+    )
+    spool_max_records: int = Field(
+        default=1_000_000, ge=1, description="Spool bound: records not yet replayed."
+    )
+    spool_fsync_interval_s: float = Field(
+        default=0.002, ge=0, le=1, description="Least time between spool fsyncs (group fsync)."
+    )
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, description="Request body limit.")
     batch_max_body_bytes: int = Field(
         default=1024 * 1024,

@@ -232,11 +232,11 @@ class SpoolReplayer:
 
 @dataclass
 class SpooledLogs:
-    """The spooled session (and outcome) log over one spool, with their replayer."""
+    """The spooled session and outcome logs over one spool, with their replayer."""
 
     spooler: Spooler
     sessions: SpooledSessionLog
-    outcomes: SpooledOutcomeLog | None
+    outcomes: SpooledOutcomeLog
     replayer: SpoolReplayer
 
     @classmethod
@@ -244,7 +244,7 @@ class SpooledLogs:
         cls,
         spool: DiskSpool,
         sessions: SessionLog,
-        outcomes: OutcomeLog | None = None,
+        outcomes: OutcomeLog,
         **replay_options: Any,
     ) -> SpooledLogs:
         """Index what an earlier run left in `spool`, wrap the logs, start the replayer."""
@@ -256,8 +256,8 @@ class SpooledLogs:
             raise
         replayer = SpoolReplayer(spooler, sessions, outcomes, **replay_options)
         replayer.start()
-        spooled_outcomes = None if outcomes is None else SpooledOutcomeLog(outcomes, spooler)
-        return cls(spooler, SpooledSessionLog(sessions, spooler), spooled_outcomes, replayer)
+        spooled = SpooledSessionLog(sessions, spooler), SpooledOutcomeLog(outcomes, spooler)
+        return cls(spooler, *spooled, replayer)
 
     def report(self) -> dict[str, Any]:
         """The spool's state for a readiness probe."""
@@ -280,8 +280,7 @@ class SpooledLogs:
         spooled), then write what is queued and close the spool."""
         await self.replayer.aclose()
         await self.sessions.aclose()
-        if self.outcomes is not None:
-            await self.outcomes.aclose()
+        await self.outcomes.aclose()
         await self.spooler.spool.aclose()
 
 

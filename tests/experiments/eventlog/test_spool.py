@@ -331,7 +331,6 @@ async def test_a_session_created_while_redis_is_away_is_answered_from_the_spool(
 async def test_outcomes_for_a_spooled_session_are_spooled(
     away: SpooledLogs, event: EventFactory
 ) -> None:
-    assert away.outcomes is not None
     await away.sessions.create_session("s-1", b"{}", event("s-1"))
     assert await away.outcomes.session_tenants(["s-1"]) == {"s-1": "acme"}
     results = await away.outcomes.append_outcomes([outcome("s-1", 0), outcome("s-1", 1)])
@@ -342,7 +341,6 @@ async def test_outcomes_for_a_spooled_session_are_spooled(
 async def test_sessions_it_cannot_place_are_unavailable_while_redis_is_away(
     away: SpooledLogs,
 ) -> None:
-    assert away.outcomes is not None
     with pytest.raises(StorageUnavailableError, match="s-9"):
         await away.outcomes.session_tenants(["s-9"])
     started = time.monotonic()
@@ -370,7 +368,6 @@ async def test_writes_go_straight_to_redis_when_it_answers(
     tmp_path: Path, redis_url: str, prefix: str, event: EventFactory
 ) -> None:
     logs = await open_logs(tmp_path, redis_url, prefix)
-    assert logs.outcomes is not None
     created = await logs.sessions.create_session("s-1", b"{}", event("s-1"))
     [appended] = await logs.outcomes.append_outcomes([outcome("s-1", 0)])
     assert created.stream_id is not None
@@ -382,7 +379,6 @@ async def test_writes_go_straight_to_redis_when_it_answers(
 async def test_the_spool_is_replayed_after_a_restart_once_and_in_order(
     away: SpooledLogs, redis_url: str, prefix: str, event: EventFactory, sync_redis: redis.Redis
 ) -> None:
-    assert away.outcomes is not None
     events = [event(f"s-{i}") for i in range(3)]
     for i, assignment in enumerate(events):
         await away.sessions.create_session(f"s-{i}", b"{}", assignment)
@@ -408,7 +404,6 @@ async def test_the_spool_is_replayed_after_a_restart_once_and_in_order(
 async def test_a_record_redis_refuses_for_good_is_set_aside(
     away: SpooledLogs, redis_url: str, prefix: str, event: EventFactory
 ) -> None:
-    assert away.outcomes is not None
     await away.sessions.create_session("s-1", b'{"spooled":true}', event("s-1"))
     await away.outcomes.append_outcomes([outcome("s-404", 0)])
     folder = away.spooler.spool.directory

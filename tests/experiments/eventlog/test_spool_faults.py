@@ -126,7 +126,6 @@ def assignment(session_id: str) -> AssignmentEvent:
 
 
 async def one_session(logs: SpooledLogs, index: int, accepted: Accepted) -> None:
-    assert logs.outcomes is not None
     session_id = f"s-{index:04d}"
     event = assignment(session_id)
     result = await logs.sessions.create_session(session_id, b"{}", event)
