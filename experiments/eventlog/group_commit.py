@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis, RedisCluster
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import NoScriptError, RedisError, ResponseError
+
+from .connect import async_client
 
 logger = logging.getLogger("voxroute.eventlog")
 
@@ -163,14 +163,10 @@ def _settle(future: asyncio.Future[Any], reply: Any) -> None:
         future.set_result(reply)
 
 
-def bounded_client(url: str, socket_timeout_s: float, connect_timeout_s: float) -> Redis:
-    """A bytes client for `url` with bounded timeouts and one quick reconnect."""
-    return Redis.from_url(
-        url,
-        socket_timeout=socket_timeout_s,
-        socket_connect_timeout=connect_timeout_s,
-        retry=Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.05), 1),
-    )
+def bounded_client(url: str, socket_timeout_s: float, connect_timeout_s: float) -> AsyncRedis:
+    """A bytes client for `url` (standalone, or a cluster for `redis+cluster://`)
+    with bounded timeouts and one quick reconnect."""
+    return async_client(url, socket_timeout_s=socket_timeout_s, connect_timeout_s=connect_timeout_s)
 
 
 async def ping(client: AsyncRedis, timeout_s: float) -> bool:

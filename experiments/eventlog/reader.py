@@ -20,11 +20,10 @@ from types import TracebackType
 from typing import TypeVar, cast
 
 from redis import Redis, RedisCluster
-from redis.backoff import ExponentialWithJitterBackoff
-from redis.retry import Retry
 
 from ..events import AssignmentEvent, EventDecodeError, OutcomeEvent
 from ._common import parse_stream_id
+from .connect import sync_client
 from .keys import KeyLayout
 from .protocols import StreamPosition
 
@@ -52,11 +51,8 @@ class StreamReader:
         cls, url: str, *, keys: KeyLayout | None = None, socket_timeout_s: float = 30.0
     ) -> StreamReader:
         """A reader with its own client for `url`; `close` (or `with`) closes it."""
-        client = Redis.from_url(
-            url,
-            socket_timeout=socket_timeout_s,
-            socket_connect_timeout=min(socket_timeout_s, 5.0),
-            retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), 3),
+        client = sync_client(
+            url, socket_timeout_s=socket_timeout_s, connect_timeout_s=min(socket_timeout_s, 5.0)
         )
         return cls(client, keys=keys, owns_client=True)
 

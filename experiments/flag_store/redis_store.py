@@ -21,7 +21,8 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import NoScriptError
 
-from ..errors import StorageUnavailableError
+from ..errors import ExperimentError, StorageUnavailableError
+from ..eventlog.connect import split_cluster_url
 from ..eventlog.group_commit import UNAVAILABLE, LuaScript, bounded_client
 from .audit import AUDIT_SCHEMA_VERSION, AUDIT_TYPE, AuditEntry
 from .documents import FlagSetDraft, StoredFlagSet, encode
@@ -140,7 +141,15 @@ class RedisFlagStore:
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str, socket_timeout_s: float = 2.0) -> RedisFlagStore:
+        if split_cluster_url(url)[0]:
+            raise ExperimentError(
+                "flag store: Redis-backed flag management does not run on a Redis Cluster yet "
+                "(its change notifications use pub/sub on one node); set "
+                "VOXROUTE_FLAG_STORE=file",
+                context={"redis_url": url},
+            )
         client = bounded_client(url, socket_timeout_s, socket_timeout_s)
+        assert isinstance(client, Redis)  # noqa: S101 - a plain URL gives a plain client
         return cls(client, FlagStoreKeys(prefix), owns_client=True)
 
     @property
