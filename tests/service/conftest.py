@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -13,8 +14,9 @@ from service.settings import Settings
 
 
 @pytest.fixture
-def settings(redis_url: str, prefix: str) -> Settings:
-    return Settings(redis_url=redis_url, key_prefix=prefix)
+def settings(redis_url: str, prefix: str, tmp_path: Path) -> Settings:
+    """The test's own key prefix and local folder (the spool lives there)."""
+    return Settings(redis_url=redis_url, key_prefix=prefix, data_dir=tmp_path / "voxroute")
 
 
 @pytest.fixture

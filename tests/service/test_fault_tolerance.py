@@ -13,13 +13,12 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
 import redis
-from faults import REDIS_SERVER, RedisProcess, VoxrouteProcess, wait_for
+from faults import REDIS_SERVER, Accepted, Load, RedisProcess, VoxrouteProcess, wait_for
 
 from experiments.eventlog import KeyLayout
 from experiments.events import AssignmentEvent, OutcomeEvent
@@ -36,61 +35,12 @@ PREFIX = "fault"
 SHARDS = 1
 
 
-@dataclass
-class Accepted:
-    sessions: set[str] = field(default_factory=set)
-    outcomes: set[str] = field(default_factory=set)
-    statuses: Counter[int] = field(default_factory=Counter)
-    outcome_statuses: Counter[str] = field(default_factory=Counter)
-
-
-async def _post(
-    http: httpx.AsyncClient, path: str, body: dict[str, object], acc: Accepted
-) -> httpx.Response:
-    """POST until answered with something other than 503 (spool full)."""
-    for _ in range(200):
-        response = await http.post(path, json=body)
-        acc.statuses[response.status_code] += 1
-        if response.status_code != 503:
-            return response
-        await asyncio.sleep(float(response.headers.get("retry-after", "0.1")) / 10)
-    raise AssertionError(f"{path} still 503 after 200 tries")
-
-
-async def _one_session(http: httpx.AsyncClient, index: int, acc: Accepted) -> None:
-    session_id = f"fault-{index:05d}"
-    body = {"session_id": session_id, "tenant_id": f"t{index % 13}", "region": "eu",
-            "features": {"s2s": index % 4 == 0}}  # fmt: skip
-    response = await _post(http, "/v1/sessions", body, acc)
-    assert response.status_code in {200, 201}, response.text
-    acc.sessions.add(session_id)
-    for turn in range(OUTCOMES_PER_SESSION):
-        event_id = f"{session_id}-e{turn}"
-        outcome = {"event_id": event_id, "turn": turn, "metrics": {"stt_ttfb_ms": 100.0 + turn}}
-        response = await _post(http, f"/v1/sessions/{session_id}/outcomes", outcome, acc)
-        assert response.status_code == 202, response.text
-        acc.outcomes.add(event_id)
-        acc.outcome_statuses[response.json()["status"]] += 1
-
-
-async def _client(base_url: str, indices: list[int], acc: Accepted, done: list[int]) -> None:
-    async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
-        for index in indices:
-            await _one_session(http, index, acc)
-            done[0] += 1
-
-
 async def _drive(base_url: str, redis_proc: RedisProcess, acc: Accepted) -> None:
-    done = [0]
-    workers = [
-        asyncio.create_task(_client(base_url, list(range(c, SESSIONS, CLIENTS)), acc, done))
-        for c in range(CLIENTS)
-    ]
-    while done[0] < SESSIONS * 0.3:
-        await asyncio.sleep(0.02)
+    load = Load(base_url, SESSIONS, CLIENTS, OUTCOMES_PER_SESSION, acc)
+    workers = load.start()
+    await load.reached(0.3)
     redis_proc.kill()
-    while done[0] < SESSIONS * 0.6:
-        await asyncio.sleep(0.02)
+    await load.reached(0.6)
     await asyncio.to_thread(redis_proc.start)
     await asyncio.gather(*workers)
 

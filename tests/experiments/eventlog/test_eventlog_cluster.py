@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 import redis
 from redis.asyncio import RedisCluster
 from redis.cluster import RedisCluster as SyncRedisCluster
+from redis_cluster import local_cluster
 
 from experiments.eventlog import KeyLayout, RedisSessionLog, StreamReader
 from experiments.eventlog.redis_log import CREATE_SESSION_SHA
@@ -31,75 +28,11 @@ pytestmark = [
 EventFactory = Callable[..., AssignmentEvent]
 
 
-def free_ports(count: int) -> list[int]:
-    """Free ports whose cluster bus port (port + 10000) is a valid port too."""
-    ports: list[int] = []
-    while len(ports) < count:
-        with socket.socket() as probe, socket.socket() as bus:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-            if port + 10000 > 65535 or port in ports:
-                continue
-            try:
-                bus.bind(("127.0.0.1", port + 10000))
-            except OSError:
-                continue
-            ports.append(port)
-    return ports
-
-
-def wait_until(check: Callable[[], bool], what: str, timeout_s: float = 15) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
-def answers(port: int) -> bool:
-    with redis.Redis(port=port, socket_timeout=0.5, socket_connect_timeout=0.5) as conn:
-        try:
-            return bool(conn.ping())
-        except (redis.RedisError, OSError):
-            return False
-
-
-def cluster_ok(port: int) -> bool:
-    with redis.Redis(port=port, socket_timeout=1) as conn:
-        return b"cluster_state:ok" in conn.execute_command("CLUSTER", "INFO")
-
-
 @pytest.fixture(scope="module")
 def cluster_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """Three primaries, no replicas; the port of the first."""
-    ports = free_ports(3)
-    processes = []
-    for port in ports:
-        folder: Path = tmp_path_factory.mktemp(f"node{port}")
-        processes.append(
-            subprocess.Popen(
-                ["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                 "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                 "--save", "", "--appendonly", "no", "--logfile", "redis.log"],
-                cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )
-        )  # fmt: skip
-    try:
-        for port in ports:
-            wait_until(lambda port=port: answers(port), f"node {port}")
-        subprocess.run(
-            ["redis-cli", "--cluster", "create", *(f"127.0.0.1:{p}" for p in ports),
-             "--cluster-replicas", "0", "--cluster-yes"],
-            check=True, capture_output=True, timeout=30,
-        )  # fmt: skip
-        for port in ports:
-            wait_until(lambda port=port: cluster_ok(port), f"cluster state ok on {port}")
+    with local_cluster(tmp_path_factory.mktemp("cluster")) as ports:
         yield ports[0]
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(10)
 
 
 async def test_sessions_and_streams_work_on_a_cluster(
