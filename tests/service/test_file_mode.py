@@ -114,11 +114,14 @@ def test_a_broken_edit_is_refused_and_logged_and_the_last_good_flags_serve(
 
 
 @pytest.fixture
-async def file_client(redis_url: str, prefix: str) -> AsyncIterator[httpx.AsyncClient]:
+async def file_client(
+    redis_url: str, prefix: str, tmp_path: Path
+) -> AsyncIterator[httpx.AsyncClient]:
     """In process: file mode with an admin token, so /v1/flags reads but takes no writes."""
     settings = Settings(
         redis_url=redis_url,
         key_prefix=prefix,
+        data_dir=tmp_path / "voxroute",
         flag_store="file",
         admin_token="t",  # type: ignore[arg-type]
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,10 +20,11 @@ RAMP = {"weights": {"deepgram-nova-3": 80, "assemblyai-universal": 20}, "reason"
 
 
 @pytest.fixture
-def settings(redis_url: str, prefix: str) -> Settings:
+def settings(redis_url: str, prefix: str, tmp_path: Path) -> Settings:
     return Settings(
         redis_url=redis_url,
         key_prefix=prefix,
+        data_dir=tmp_path / "voxroute",
         admin_keys="alice:alice-token,bob:bob-token",  # type: ignore[arg-type]
         tenant_keys="acme:acme-token",  # type: ignore[arg-type]
     )
@@ -61,9 +63,9 @@ async def test_only_admin_keys_may_read_flags(
 
 
 async def test_without_admin_keys_management_is_disabled_with_a_hint(
-    redis_url: str, prefix: str
+    redis_url: str, prefix: str, tmp_path: Path
 ) -> None:
-    settings = Settings(redis_url=redis_url, key_prefix=prefix)
+    settings = Settings(redis_url=redis_url, key_prefix=prefix, data_dir=tmp_path / "voxroute")
     runtime = await Runtime.start(settings)
     app = create_app(settings, runtime)
     app.dependency_overrides[get_settings] = lambda: settings
