@@ -19,8 +19,8 @@ class Settings(BaseSettings):
 
     redis_url: str | None = Field(
         default=None,
-        description="Redis to use (redis://, rediss://, unix://). Unset: an embedded Redis "
-        "server is started with its data under data_dir.",
+        description="Redis to use (redis://, rediss://, unix://, or redis+cluster:// for a "
+        "Redis Cluster). Unset: an embedded Redis server is started with its data under data_dir.",
     )
     redis_embedded: bool = Field(
         default=False,
@@ -95,7 +95,7 @@ class Settings(BaseSettings):
     flag_file_poll_s: float = Field(
         default=0.25, gt=0, description="How often the flag file is checked (file mode)."
     )
-    log_level: str = Field(default="INFO")
+    log_level: str = Field(default="INFO", description="Log level of the voxroute loggers.")
 
 
 @lru_cache(maxsize=1)

@@ -57,3 +57,12 @@ def test_route_prints_the_route_without_writing(capsys: pytest.CaptureFixture[st
 def test_route_rejects_a_bad_region(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["route", "--session-id", "c", "--tenant-id", "t", "--region", "mars"]) == 2
     assert "region" in capsys.readouterr().err
+
+
+def test_the_readme_lists_every_setting() -> None:
+    from service.settings import Settings
+
+    readme = (DEFAULTS_DIR.parents[1] / "README.md").read_text()
+    settings = readme[readme.index("## Settings") : readme.index("## Layout")]
+    missing = [n for n in Settings.model_fields if f"`VOXROUTE_{n.upper()}`" not in settings]
+    assert missing == []
