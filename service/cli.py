@@ -13,6 +13,7 @@ import orjson
 
 from experiments.config import load_routing_config
 from experiments.errors import ExperimentError
+from experiments.metrics import load_metric_registry
 
 from .flags_cli import add_flags_parser
 from .settings import Settings
@@ -71,6 +72,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = Settings()
     load_routing_config(settings.flags_path, settings.catalog_path)  # fail fast on a bad file
+    load_metric_registry(settings.metrics_path)
     if settings.redis_url is not None:
         return _run_uvicorn(args)
     with EmbeddedRedis(settings.data_dir / "redis") as embedded:

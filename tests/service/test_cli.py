@@ -66,3 +66,14 @@ def test_the_readme_lists_every_setting() -> None:
     settings = readme[readme.index("## Settings") : readme.index("## Layout")]
     missing = [n for n in Settings.model_fields if f"`VOXROUTE_{n.upper()}`" not in settings]
     assert missing == []
+
+
+def test_serve_refuses_to_start_on_a_bad_metric_registry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    metrics = tmp_path / "metrics.yaml"
+    metrics.write_text("metrics:\n  mos:\n    minimum: high\n")
+    monkeypatch.setenv("VOXROUTE_METRICS_PATH", str(metrics))
+    monkeypatch.setenv("VOXROUTE_DATA_DIR", str(tmp_path / "data"))
+    assert main(["serve", "--port", "0"]) == 2
+    assert "mos" in capsys.readouterr().err
