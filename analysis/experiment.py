@@ -43,6 +43,15 @@ from analysis.sequential import DEFAULT_TUNING_N
 from analysis.split_health import split_health, unit_of
 from experiments.flags.model import FlagDefinition
 
+_DROPPED = (
+    ("duplicate_assignments", "repeated assignment events"),
+    ("duplicate_outcomes", "duplicate outcome events"),
+    (
+        "orphan_outcomes",
+        "outcome events of sessions not in the frame (other flags, or before `since`)",
+    ),
+)
+
 
 def analyze(
     df: pd.DataFrame,
@@ -201,13 +210,10 @@ def _notices(
                 "not by the split: they are left out of the cohorts (see `excluded`)",
             )
         )
-    dropped = {
-        k: df.attrs.get(k, 0)
-        for k in ("duplicate_assignments", "duplicate_outcomes", "orphan_outcomes")
-    }
-    if any(dropped.values()):
-        text = ", ".join(f"{n:,} {k.replace('_', ' ')}" for k, n in dropped.items() if n)
-        notices.append(Notice(NoticeKind.DROPPED_EVENTS, f"left out while loading: {text}"))
+    dropped = [f"{n:,} {label}" for key, label in _DROPPED if (n := int(df.attrs.get(key, 0) or 0))]
+    if dropped:
+        text = "left out while loading: " + ", ".join(dropped)
+        notices.append(Notice(NoticeKind.DROPPED_EVENTS, text))
     return tuple(notices)
 
 

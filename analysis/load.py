@@ -162,7 +162,7 @@ class _AssignmentColumns:
         self.flag_key = flag_key
         self.absent = Assignment(flag_key, "", None, None, "", None, None, None, None, None)
         self.columns: dict[str, list[Any]] = {name: [] for name in _COLUMNS}
-        self.weight_codes: dict[tuple[tuple[str, int], ...] | None, int] = {None: -1}
+        self.weight_codes = _Numbering({None: -1})
         self.duplicates = 0
 
     def add(self, page: Sequence[tuple[str, AssignmentEvent]]) -> None:
@@ -172,11 +172,7 @@ class _AssignmentColumns:
             self.columns[name].extend(map(attrgetter(name), events))
         for name in _ASSIGNMENT_FIELDS:
             self.columns[name].extend(map(attrgetter(name), picked))
-        codes = self.weight_codes
-        self.columns["weights"].extend(
-            codes[w] if w in codes else codes.setdefault(w, len(codes) - 1)
-            for w in map(_WEIGHTS, picked)
-        )
+        self.columns["weights"].extend(map(self.weight_codes.__getitem__, map(_WEIGHTS, picked)))
 
     def frame(self) -> tuple[pd.DataFrame, pd.Timestamp | None]:
         """The sessions of the flag (and of the pre-period) and the experiment start."""
@@ -216,6 +212,14 @@ class _AssignmentColumns:
         return pd.Categorical.from_codes(
             codes.astype(np.int32), categories=pd.Index(labels, dtype="str")
         )
+
+
+class _Numbering(dict[Any, int]):
+    """Numbers keys in order of first sight (-1 reserved); lookups stay in C for known keys."""
+
+    def __missing__(self, key: Any) -> int:
+        self[key] = number = len(self) - 1
+        return number
 
 
 def _objects(values: Sequence[Any]) -> NDArray[Any]:
