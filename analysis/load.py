@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from operator import attrgetter, itemgetter
 from typing import Any, Protocol
 
@@ -78,17 +78,20 @@ def load_sessions(
     batch: int = 10_000,
     metrics: Iterable[Any] | None = None,
     flag: Mapping[str, Any] | FlagDefinition | None = None,
+    pause_gc: bool = True,
 ) -> pd.DataFrame:
     """One row per session of `flag_key` (see `analysis.columns`), metrics rolled up.
 
     `source` is a Redis URL (read with `StreamReader` under `key_prefix` and
-    `shards`) or a reader. `metrics` are registry entries (default: the
-    registry's metrics). `flag` is the flag's flagd definition, kept in
-    `df.attrs["flag"]` for `analyze` (the control in its metadata, the
-    targeting change of a recommendation).
+    `shards`) or a reader. `since` applies to both streams. `metrics` are
+    registry entries (default: the shipped registry's metrics). `flag` is the
+    flag's flagd definition, kept in `df.attrs["flag"]` for `analyze` (the
+    control in its metadata, the targeting change of a recommendation).
+    `pause_gc` pauses the cyclic GC of the whole process while reading (see
+    `gc_paused`); a server that must keep collecting can turn it off.
     """
     specs = metric_specs(default_metrics() if metrics is None else metrics)
-    with gc_paused():
+    with gc_paused() if pause_gc else nullcontext():
         if isinstance(source, str):
             keys = KeyLayout(prefix=key_prefix, shards=shards)
             with StreamReader.from_url(source, keys=keys) as reader:

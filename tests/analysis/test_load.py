@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 
 import numpy as np
@@ -223,3 +224,12 @@ def test_an_empty_log_gives_an_empty_frame(redis_url: str, prefix: str) -> None:
     assert df.empty
     assert col.COHORT in df
     assert df.attrs["experiment_start"] is None
+
+
+@pytest.mark.parametrize("pause_gc", [True, False])
+def test_the_gc_is_left_as_it_was(pause_gc: bool) -> None:
+    assert gc.isenabled()
+    events = MemoryEvents(*Experiment(sessions=20).events())
+    df = load_sessions(events, "stt-provider", metrics=METRICS, pause_gc=pause_gc)
+    assert len(df) == 20
+    assert gc.isenabled()
