@@ -1,0 +1,182 @@
+"""Reading outcome events back: `StreamReader.read_outcomes` (decoded events)
+against raw XRANGE in pages of the same size on the same stream, in one run.
+
+A dedicated `redis-server` (free loopback port, temp dir, no persistence) gets
+`--events` outcome events written with pipelined XADD (`OutcomeEvent.encode()`);
+then, over `--rounds` interleaved rounds, both read the whole stream:
+
+- reader: `StreamReader.read_outcomes(batch=...)`, every `(stream_id, event)`
+  kept in a list (what the analysis does with them);
+- raw:    `redis.Redis.xrange(key, min="(<last id>", count=...)` with redis-py
+  and hiredis, every page of raw replies kept in a list.
+
+Target: reader <= 1.3x raw (medians). Absolute numbers drift on shared
+machines: read the ratio.
+
+    uv run python bench/bench_reader.py [--events 1000000] [--batch 10000] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import redis
+from bench_sessions import start_redis
+from redis.utils import HIREDIS_AVAILABLE
+
+from experiments.eventlog import KeyLayout, StreamReader
+from experiments.events import OutcomeEvent, OutcomeKind
+
+METRICS = ("stt_ttfb_ms", "llm_ttft_ms", "tts_ttfb_ms", "e2e_latency_ms")
+SESSIONS = 10_000
+WRITE_PAGE = 10_000
+
+
+def event(n: int, now_ms: int) -> OutcomeEvent:
+    """Turn events with four latencies; every tenth a session event with three metrics."""
+    session = f"call-{n % SESSIONS}"
+    if n % 10 == 9:
+        metrics = (("task_success", 1.0), ("mos", 4.2), ("interruptions", float(n % 3)))
+        return OutcomeEvent(f"e{n}", session, "acme", now_ms, OutcomeKind.SESSION, None, metrics)
+    values = (150.0 + n % 50, 400.5 + n % 97, 110.0 + n % 31, 880.0 + n % 113)
+    turn = n // SESSIONS
+    metrics = tuple(zip(METRICS, values, strict=True))
+    return OutcomeEvent(f"e{n}", session, "acme", now_ms, OutcomeKind.TURN, turn, metrics)
+
+
+def write(client: redis.Redis, stream: str, count: int) -> float:
+    started = time.perf_counter()
+    now_ms = time.time_ns() // 1_000_000
+    for first in range(0, count, WRITE_PAGE):
+        pipe = client.pipeline(transaction=False)
+        for n in range(first, min(first + WRITE_PAGE, count)):
+            pipe.xadd(stream, event(n, now_ms).encode())  # type: ignore[arg-type]
+        pipe.execute()
+    return time.perf_counter() - started
+
+
+def read_reader(url: str, keys: KeyLayout, batch: int) -> tuple[float, int]:
+    with StreamReader.from_url(url, keys=keys) as reader:
+        reader.read_outcomes(batch=1).__next__()  # connect outside the clock
+        kept: list[Any] = []
+        started = time.perf_counter()
+        for page in reader.read_outcomes(batch=batch):
+            kept.extend(page)
+        seconds = time.perf_counter() - started
+    return seconds, len(kept)
+
+
+def read_raw(url: str, stream: str, batch: int, *, pause_gc: bool) -> tuple[float, int]:
+    """Every page of raw replies; `pause_gc`: the cyclic GC paused during each
+    XRANGE call, as the reader pauses it while it fetches and decodes a page."""
+    with redis.Redis.from_url(url) as client:
+        client.ping()
+        pages: list[Any] = []
+        count = 0
+        started = time.perf_counter()
+        cursor = b"0-0"
+        while True:
+            if pause_gc:
+                gc.disable()
+            page = client.xrange(stream, min=b"(" + cursor, max="+", count=batch)
+            gc.enable()
+            if not page:
+                break
+            pages.append(page)
+            count += len(page)
+            if len(page) < batch:
+                break
+            cursor = page[-1][0]
+        seconds = time.perf_counter() - started
+    return seconds, count
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--batch", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    if not HIREDIS_AVAILABLE:
+        sys.exit("bench needs hiredis (redis[hiredis])")
+    keys = KeyLayout(prefix=f"br{uuid.uuid4().hex[:8]}")
+    with tempfile.TemporaryDirectory() as tmp:
+        redis_proc, url = start_redis(Path(tmp))
+        try:
+            with redis.Redis.from_url(url) as client:
+                seconds = write(client, keys.outcome_stream(0), args.events)
+            print(f"wrote {args.events:,} events in {seconds:.1f} s", flush=True)
+            results = measure(url, keys, args)
+        finally:
+            redis_proc.terminate()
+            redis_proc.wait()
+    report(results, args)
+
+
+def measure(url: str, keys: KeyLayout, args: argparse.Namespace) -> dict[str, list[float]]:
+    """Every read of the whole stream, `--rounds` times, in alternating order."""
+    results: dict[str, list[float]] = {name: [] for name in READS}
+    for round_no in range(args.rounds):
+        for name in list(READS) if round_no % 2 == 0 else list(reversed(READS)):
+            gc.collect()
+            seconds, count = READS[name](url, keys, args.batch)
+            if count != args.events:
+                raise RuntimeError(f"{name} read {count:,} of {args.events:,} events")
+            results[name].append(seconds)
+            rate = f"{count / seconds:>10,.0f} events/s"
+            print(f"round {round_no + 1} {name:14s} {seconds:6.2f} s  {rate}", flush=True)
+    return results
+
+
+def report(results: dict[str, list[float]], args: argparse.Namespace) -> None:
+    medians = {name: statistics.median(times) for name, times in results.items()}
+    ratios = {
+        "reader/raw": medians["reader"] / medians["raw"],
+        "reader/raw-gc-paused": medians["reader"] / medians["raw-gc-paused"],
+    }
+    print(f"\n{args.events:,} events, pages of {args.batch:,}, {args.rounds} rounds, medians:")
+    for name, label in LABELS.items():
+        per_event = medians[name] / args.events * 1e6
+        print(f"  {label:46s} {medians[name]:6.2f} s  {per_event:5.2f} us/event")
+    for name, ratio in ratios.items():
+        print(f"  {name:46s} {ratio:6.2f}x  (target <= 1.3x)")
+    print(
+        "JSON "
+        + json.dumps(
+            {
+                "events": args.events,
+                "batch": args.batch,
+                "median_s": medians,
+                "ratios": ratios,
+                "rounds_s": results,
+            }
+        )
+    )
+
+
+READS: dict[str, Callable[[str, KeyLayout, int], tuple[float, int]]] = {
+    "reader": read_reader,
+    "raw": lambda url, keys, batch: read_raw(url, keys.outcome_stream(0), batch, pause_gc=False),
+    "raw-gc-paused": lambda url, keys, batch: read_raw(
+        url, keys.outcome_stream(0), batch, pause_gc=True
+    ),
+}
+LABELS = {
+    "reader": "StreamReader.read_outcomes (decoded events)",
+    "raw": "raw XRANGE, redis-py + hiredis",
+    "raw-gc-paused": "raw XRANGE, GC paused per page as the reader",
+}
+
+
+if __name__ == "__main__":
+    main()
