@@ -202,10 +202,8 @@ class OutcomeService:
 
         session_id = _identifier(report.session_id, "session_id", fail)
         kind = report.kind or (OutcomeKind.SESSION if report.turn is None else OutcomeKind.TURN)
-        default_id = END_EVENT_ID if kind is OutcomeKind.END else uuid.uuid4().hex
-        event_id = _identifier(
-            default_id if report.event_id is None else report.event_id, "event_id", fail
-        )
+        given = report.event_id
+        event_id = _identifier(_default_id(kind) if given is None else given, "event_id", fail)
         turn = _turn(report.turn, kind, fail)
         metrics = self._metrics(report.metrics, kind, fail)
         if problems or session_id is None or event_id is None:
@@ -244,6 +242,11 @@ class OutcomeService:
         if close:
             return f"unknown metric {name!r} (did you mean {close[0]!r}?)"
         return f"unknown metric {name!r}; known: {', '.join(known)}"
+
+
+def _default_id(kind: OutcomeKind) -> str:
+    """The id of an event sent without one (made only then: a uuid4 costs ~2.6 µs)."""
+    return END_EVENT_ID if kind is OutcomeKind.END else uuid.uuid4().hex
 
 
 def _identifier(value: object, field: str, fail: _Fail) -> str | None:
