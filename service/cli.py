@@ -15,6 +15,7 @@ from experiments.config import load_routing_config
 from experiments.errors import ExperimentError
 from experiments.metrics import load_metric_registry
 
+from .analysis_cli import add_analysis_parsers
 from .flags_cli import add_flags_parser
 from .settings import Settings
 
@@ -58,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     route.add_argument("--feature", action="append", default=[], metavar="NAME=true|false")
     route.set_defaults(run=_route)
     add_flags_parser(sub)
+    add_analysis_parsers(sub)
     return parser
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request, Response
 
+from analysis.errors import AnalysisError
+from analysis.errors import ErrorCode as AnalysisErrorCode
 from experiments.errors import ErrorCode, ExperimentError
 
 from .responses import json_response
@@ -35,5 +37,18 @@ async def experiment_error_handler(request: Request, exc: Exception) -> Response
     return json_response({"error": exc.to_dict()}, status, headers)
 
 
+ANALYSIS_STATUS: dict[AnalysisErrorCode, int] = {
+    AnalysisErrorCode.INVALID_INPUT: 422,
+    AnalysisErrorCode.UNKNOWN_COHORT: 422,
+    AnalysisErrorCode.NO_DATA: 404,
+}
+
+
+async def analysis_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AnalysisError)  # noqa: S101 - registered for this type only
+    return json_response({"error": exc.to_dict()}, ANALYSIS_STATUS.get(exc.code, 422))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ExperimentError, experiment_error_handler)
+    app.add_exception_handler(AnalysisError, analysis_error_handler)

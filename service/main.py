@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 
-from .api.routes import flags, health, outcomes, sessions
+from .api.routes import experiments, flags, health, outcomes, sessions
 from .errors import install_error_handlers
 from .middleware import BodySizeLimit, BodyTooLargeError
 from .responses import json_response
@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(outcomes.router)
     app.include_router(health.router)
     app.include_router(flags.router)
+    app.include_router(experiments.router)
     install_error_handlers(app)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(BodyTooLargeError, _too_large)

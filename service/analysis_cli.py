@@ -1,0 +1,91 @@
+"""`voxroute analyze FLAG` and `voxroute power`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from contextlib import ExitStack
+from typing import Any
+
+from experiments.config import load_routing_config
+from experiments.metrics import load_metric_registry
+
+from .analysis_jobs import AnalysisOptions, run_analysis
+from .settings import Settings
+
+
+def add_analysis_parsers(sub: Any) -> None:
+    """Register `analyze` and `power` on the `voxroute` command's subparsers."""
+    analyze = sub.add_parser(
+        "analyze",
+        help="compare the cohorts of an experiment (reads VOXROUTE_REDIS_URL, else the "
+        "embedded Redis's data)",
+    )
+    analyze.add_argument("flag_key")
+    analyze.add_argument("--format", choices=("table", "json"), default="table")
+    analyze.add_argument("--segment", help="break effects down by a column, e.g. region")
+    analyze.add_argument("--sequential", action="store_true", help="always-valid intervals")
+    analyze.add_argument("--cuped", action="store_true", help="CUPED variance reduction")
+    analyze.add_argument("--correction", choices=("holm", "bh"), default="holm")
+    analyze.add_argument("--period", choices=("split", "latest", "pooled"), default="split")
+    analyze.add_argument("--control", help="control variant (default: the flag's `control`)")
+    analyze.add_argument("--alpha", type=float, default=0.05)
+    analyze.set_defaults(run=_analyze)
+
+    power = sub.add_parser("power", help="sessions needed per cohort for a minimum effect")
+    base = power.add_mutually_exclusive_group(required=True)
+    base.add_argument("--mean", type=float, help="baseline mean (with --variance)")
+    base.add_argument("--rate", type=float, help="baseline proportion, e.g. 0.82")
+    power.add_argument("--variance", type=float, help="baseline variance (with --mean)")
+    power.add_argument("--mde", type=float, required=True, help="minimum detectable effect")
+    power.add_argument("--relative", action="store_true", help="the MDE is a share of baseline")
+    power.add_argument("--alpha", type=float, default=0.05)
+    power.add_argument("--power", type=float, default=0.8)
+    power.set_defaults(run=_power)
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    settings = Settings()
+    config = load_routing_config(settings.flags_path, settings.catalog_path)
+    options = AnalysisOptions(
+        args.segment, args.sequential, args.cuped, args.correction, args.period, args.control,
+        args.alpha,
+    )  # fmt: skip
+    with ExitStack() as stack:
+        url = settings.redis_url or _embedded_url(settings, stack)
+        result = run_analysis(
+            url, config.flag_set, args.flag_key, load_metric_registry(settings.metrics_path),
+            options, key_prefix=settings.key_prefix, shards=settings.shards,
+        )  # fmt: skip
+    sys.stdout.write(result.to_json(indent=True) if args.format == "json" else result.to_text())
+    sys.stdout.write("\n")
+    return 0
+
+
+def _embedded_url(settings: Settings, stack: ExitStack) -> str:
+    from .embedded_redis import EmbeddedRedis
+
+    return stack.enter_context(EmbeddedRedis(settings.data_dir / "redis")).url
+
+
+def _power(args: argparse.Namespace) -> int:
+    from analysis import sample_size_mean, sample_size_proportion
+
+    common = {"relative": args.relative, "alpha": args.alpha, "power": args.power}
+    if args.mean is not None:
+        if args.variance is None:
+            sys.stderr.write("voxroute power: --mean needs --variance\n")
+            return 2
+        plans = [
+            sample_size_mean(args.mean, args.variance, args.mde, sequential=s, **common)
+            for s in (False, True)
+        ]
+    else:
+        plans = [
+            sample_size_proportion(args.rate, args.mde, sequential=s, **common)
+            for s in (False, True)
+        ]
+    sys.stdout.write(f"{'design':12s} {'per cohort':>12s} {'total':>12s}\n")
+    for label, plan in zip(("fixed", "sequential"), plans, strict=True):
+        sys.stdout.write(f"{label:12s} {plan.per_cohort:12,d} {plan.total:12,d}\n")
+    return 0

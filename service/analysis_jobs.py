@@ -1,0 +1,75 @@
+"""Running a cohort analysis for the CLI and the HTTP API: the streams of the
+configured Redis, the live (or file) flag definition, the metric registry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from analysis import analyze, load_sessions
+from analysis.report import ExperimentResult
+from experiments.errors import ErrorCode, ExperimentError
+from experiments.experiment_index import list_experiments
+from experiments.flags import CompiledFlagSet
+from experiments.metrics import MetricRegistry
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisOptions:
+    """What to compute; the same knobs as `analysis.analyze`."""
+
+    segment_by: str | None = None
+    sequential: bool = False
+    cuped: bool = False
+    correction: str = "holm"
+    period: str = "split"
+    control: str | None = None
+    alpha: float = 0.05
+
+
+def run_analysis(
+    redis_url: str,
+    flag_set: CompiledFlagSet,
+    flag_key: str,
+    registry: MetricRegistry,
+    options: AnalysisOptions,
+    *,
+    key_prefix: str,
+    shards: int,
+    pause_gc: bool = True,
+) -> ExperimentResult:
+    """Load the sessions of `flag_key` from the streams and analyse them.
+
+    Raises `ExperimentError` (FLAG_NOT_FOUND) for a flag that is not an
+    experiment (no `fractional` split in its targeting)."""
+    experiments = {view.flag_key for view in list_experiments(flag_set)}
+    if flag_key not in experiments:
+        raise ExperimentError(
+            f"flag {flag_key!r} is not an experiment (no fractional split); "
+            f"experiments: {sorted(experiments)}",
+            code=ErrorCode.FLAG_NOT_FOUND,
+            context={"flag_key": flag_key},
+        )
+    definition = flag_set.flags[flag_key].definition
+    frame = load_sessions(
+        redis_url,
+        flag_key,
+        key_prefix=key_prefix,
+        shards=shards,
+        metrics=list(registry),
+        flag=definition,
+        pause_gc=pause_gc,
+    )
+    return analyze(frame, flag=definition, **_analyze_kwargs(options))
+
+
+def _analyze_kwargs(options: AnalysisOptions) -> dict[str, Any]:
+    return {
+        "segment_by": options.segment_by,
+        "sequential": options.sequential,
+        "cuped": options.cuped,
+        "correction": options.correction,
+        "period": options.period,
+        "control": options.control,
+        "alpha": options.alpha,
+    }

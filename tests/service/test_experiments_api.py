@@ -1,0 +1,88 @@
+"""Experiments and their results, on data created through the HTTP API."""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+import httpx
+import pytest
+
+from service.cli import main
+from service.settings import Settings
+
+SESSIONS = 300
+
+
+async def _populate(client: httpx.AsyncClient) -> None:
+    rng = random.Random(7)
+    events: list[dict[str, Any]] = []
+    for i in range(SESSIONS):
+        body = {"session_id": f"x-{i}", "tenant_id": f"t{i % 17}", "region": ("us", "eu")[i % 2]}
+        doc = (await client.post("/v1/sessions", json=body)).json()
+        stt = doc["route"]["stt"]["id"]
+        slower = 40.0 if stt.startswith("deepgram") else 0.0
+        for turn in range(3):
+            metrics = {"stt_ttfb_ms": rng.gauss(200 + slower, 30), "e2e_latency_ms": 900.0}
+            events.append({"session_id": f"x-{i}", "turn": turn, "metrics": metrics})
+        events.append({"session_id": f"x-{i}", "metrics": {"task_success": rng.random() < 0.8}})
+    for start in range(0, len(events), 1000):
+        response = await client.post("/v1/outcomes", json={"events": events[start : start + 1000]})
+        assert response.status_code == 202, response.text
+
+
+async def test_experiments_lists_the_flags_with_a_split(client: httpx.AsyncClient) -> None:
+    body = (await client.get("/v1/experiments")).json()
+    flags = {e["flag_key"]: e for e in body["experiments"]}
+    assert set(flags) == {"stt-provider", "tts-provider", "s2s-provider"}
+    assert flags["stt-provider"]["control"] == "deepgram-nova-3"
+    assert flags["tts-provider"]["splits"][0]["bucket_unit"] == "tenant_id"
+
+
+async def test_results_compare_the_cohorts(client: httpx.AsyncClient) -> None:
+    await _populate(client)
+    response = await client.get(
+        "/v1/experiments/stt-provider/results", params={"segment": "region", "sequential": "true"}
+    )
+    assert response.status_code == 200, response.text
+    (period,) = response.json()["periods"]
+    (ttfb,) = [
+        m for m in period["comparisons"]
+        if m["metric"] == "stt_ttfb_ms" and m["variant"] == "assemblyai-universal"
+    ]  # fmt: skip
+    assert ttfb["control"] == "deepgram-nova-3"
+    effect = ttfb["comparison"]["absolute"]
+    assert effect["ci_low"] < -40 < effect["ci_high"]  # simulated: 40 ms faster
+    assert ttfb["significant"] is True
+    assert {s["level"] for s in period["segments"]} == {"us", "eu"}
+
+
+async def test_results_of_a_flag_without_a_split_is_404(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/experiments/vad-provider/results")
+    assert response.status_code == 404
+    assert "not an experiment" in response.json()["error"]["message"]
+
+
+async def test_results_reject_an_unknown_correction(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/experiments/stt-provider/results?correction=magic")
+    assert response.status_code == 422
+    assert "correction" in response.json()["error"]["message"]
+
+
+async def test_the_cli_analyze_prints_the_same_numbers_as_json(
+    client: httpx.AsyncClient,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    await _populate(client)
+    http = (await client.get("/v1/experiments/stt-provider/results")).json()
+    assert settings.redis_url is not None
+    monkeypatch.setenv("VOXROUTE_REDIS_URL", settings.redis_url)
+    monkeypatch.setenv("VOXROUTE_KEY_PREFIX", settings.key_prefix)
+    assert main(["analyze", "stt-provider", "--format", "json"]) == 0
+    cli = json.loads(capsys.readouterr().out)
+    assert cli == http
+    assert main(["analyze", "stt-provider"]) == 0
+    assert "deepgram-nova-3" in capsys.readouterr().out
