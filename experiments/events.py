@@ -14,17 +14,26 @@ whose fields are all bytes:
 | `region`       | its region                                                     |
 | `ts_ms`        | decision time, milliseconds since the Unix epoch               |
 | `assignments`  | compact JSON array with one array per assignment (below)       |
+| `context`      | compact JSON `[features, attributes]`: the session's objects   |
 
 Each assignment is the array `[flag_key, flag_version, variant, value, reason,
-error_code, bucket_unit, bucket_key, split_id, split_weights]` in that order,
-with `null` for an absent value and `split_weights` as `[[variant, weight], ...]`.
+error_code, bucket_unit, bucket_key, split_id, split_weights, fallback, used]`
+in that order, with `null` for an absent value and `split_weights` as
+`[[variant, weight], ...]`. `fallback` is the router's fallback reason (e.g.
+`unavailable_in_region`) when the route part this flag decides fell back to the
+catalog default, and `used` what was routed instead (a catalog provider id, or
+`pipeline` for the mode); both are `null` when the flag's value was used.
 Positional arrays keep entries small and quick to decode; `v` versions the order.
+
+Older entries are still read: an assignment of 10 values (before `fallback`
+and `used`) decodes with both None, an entry without `context` with empty
+`features` and `attributes`. The additions are trailing, so `v` stays `1`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -37,6 +46,7 @@ ASSIGNMENT_TYPE = b"assignment"
 OUTCOME_TYPE = b"outcome"
 ASSIGNMENT_FIELDS = (
     "type", "v", "event_id", "session_id", "tenant_id", "region", "ts_ms", "assignments",
+    "context",
 )  # fmt: skip
 _VERSION = str(SCHEMA_VERSION).encode()
 
@@ -61,6 +71,10 @@ class Assignment:
     bucket_key: str | None
     split_id: str | None
     split_weights: tuple[tuple[str, int], ...] | None
+    fallback: str | None = None
+    """The router's `FallbackReason` when this flag's route part fell back, else None."""
+    used: str | None = None
+    """What was routed instead when `fallback` is set (catalog id, or the mode), else None."""
 
     def to_row(self) -> list[Any]:
         """The positional JSON form stored on the stream."""
@@ -75,15 +89,28 @@ class Assignment:
             self.bucket_key,
             self.split_id,
             None if self.split_weights is None else [list(pair) for pair in self.split_weights],
+            self.fallback,
+            self.used,
         ]
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> Assignment:
-        """The inverse of `to_row`; `ValueError` or `TypeError` when `row` is not one."""
-        key, version, variant, value, reason, error, unit, bucket_key, split, weights = row
+        """The inverse of `to_row` (also of its older 10-value form, without
+        `fallback` and `used`); `ValueError` or `TypeError` when `row` is not one."""
+        if len(row) == 12:
+            key, version, variant, value, reason, error, unit, bucket_key, split, weights, \
+                fallback, used = row  # fmt: skip
+        elif len(row) == 10:
+            key, version, variant, value, reason, error, unit, bucket_key, split, weights = row
+            fallback = used = None
+        else:
+            raise ValueError(f"an assignment row has 12 values (or 10), got {len(row)}")
         if weights is not None:
             weights = tuple(map(tuple, weights))
-        return cls(key, version, variant, value, reason, error, unit, bucket_key, split, weights)
+        return cls(
+            key, version, variant, value, reason, error, unit, bucket_key, split, weights,
+            fallback, used,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +123,10 @@ class AssignmentEvent:
     region: str
     ts_ms: int
     assignments: tuple[Assignment, ...]
+    features: Mapping[str, bool] = field(default_factory=dict)
+    """The session's feature switches (`RouteContext.features`)."""
+    attributes: Mapping[str, str | int | float | bool] = field(default_factory=dict)
+    """The session's free attributes (`RouteContext.attributes`)."""
 
     def encode(self) -> dict[str, bytes]:
         """The stream entry fields of this event (see the module docstring)."""
@@ -112,6 +143,7 @@ class AssignmentEvent:
             self.region.encode(),
             str(self.ts_ms).encode(),
             orjson.dumps([a.to_row() for a in self.assignments]),
+            orjson.dumps((self.features, self.attributes)),
         )
 
     @classmethod
@@ -125,6 +157,10 @@ class AssignmentEvent:
             )
         try:
             rows = orjson.loads(fields[b"assignments"])
+            context = fields.get(b"context")
+            features, attributes = ({}, {}) if context is None else orjson.loads(context)
+            if not isinstance(features, dict) or not isinstance(attributes, dict):
+                raise TypeError(f"context is not [features, attributes]: {context!r}")
             return cls(
                 fields[b"event_id"].decode(),
                 fields[b"session_id"].decode(),
@@ -132,6 +168,8 @@ class AssignmentEvent:
                 fields[b"region"].decode(),
                 int(fields[b"ts_ms"]),
                 tuple([_from_row(row) for row in rows]),
+                features,
+                attributes,
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise EventDecodeError(f"malformed assignment event: {exc!r}") from exc
