@@ -131,8 +131,8 @@ class Router:
         for kind in kinds:
             flag_key = catalog.routing[kind.value]
             details = resolve(flag_key, "", evaluation)
-            assignments.append(_assignment(flag_key, details))
-            provider_id = self._choose(kind, flag_key, details, context, fallbacks)
+            provider_id, fallback = self._choose(kind, flag_key, details, context, fallbacks)
+            assignments.append(_assignment(flag_key, details, fallback))
             parts[kind.value] = self._provider(provider_id, context.tenant_id)
         return RoutingDecision(mode, parts, tuple(assignments), tuple(fallbacks))
 
@@ -146,13 +146,14 @@ class Router:
     ) -> Mode:
         flag_key = self._catalog.routing["mode"]
         details = resolve(flag_key, "", evaluation)
-        assignments.append(_assignment(flag_key, details))
         problem = _flag_problem(details)
         if problem is None and details.value not in Mode.__members__.values():
             problem = (FallbackReason.UNKNOWN_PROVIDER, f"{details.value!r} is not a mode")
         if problem is None:
+            assignments.append(_assignment(flag_key, details))
             return Mode(details.value)
         fallback = Fallback("mode", flag_key, *problem, details.value or None, Mode.PIPELINE.value)
+        assignments.append(_assignment(flag_key, details, fallback))
         self._fall_back(fallback, context, fallbacks)
         return Mode.PIPELINE
 
@@ -163,10 +164,11 @@ class Router:
         details: FlagEvaluationDetails[str],
         context: RouteContext,
         fallbacks: list[Fallback],
-    ) -> str:
+    ) -> tuple[str, Fallback | None]:
+        """The provider id for `kind`, and the fallback when it is not the flag's value."""
         problem = _flag_problem(details) or self._provider_problem(kind, details.value, context)
         if problem is None:
-            return details.value
+            return details.value, None
         default = self._catalog.default_for(kind, context.region)
         if not self._catalog.is_available(default, context.region):
             raise NoRouteError(
@@ -177,7 +179,7 @@ class Router:
             )
         fallback = Fallback(kind.value, flag_key, *problem, details.value or None, default)
         self._fall_back(fallback, context, fallbacks)
-        return default
+        return default, fallback
 
     def _provider_problem(
         self, kind: ProviderKind, provider_id: str, context: RouteContext
@@ -243,7 +245,10 @@ def _flag_problem(details: FlagEvaluationDetails[str]) -> tuple[FallbackReason, 
     return None
 
 
-def _assignment(flag_key: str, details: FlagEvaluationDetails[str]) -> Assignment:
+def _assignment(
+    flag_key: str, details: FlagEvaluationDetails[str], fallback: Fallback | None = None
+) -> Assignment:
+    """The flag's assignment; with the fallback of the route part it decided, if any."""
     meta = details.flag_metadata
     weights = meta.get(META_SPLIT_WEIGHTS)
     split_weights = None if weights is None else _parsed_weights(str(weights))
@@ -258,6 +263,8 @@ def _assignment(flag_key: str, details: FlagEvaluationDetails[str]) -> Assignmen
         bucket_key=_str_or_none(meta.get(META_BUCKET_KEY)),
         split_id=_str_or_none(meta.get(META_SPLIT_ID)),
         split_weights=split_weights,
+        fallback=None if fallback is None else fallback.reason.value,
+        used=None if fallback is None else fallback.used,
     )
 
 

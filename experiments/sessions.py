@@ -52,6 +52,8 @@ class SessionService:
             region=context.region,
             ts_ms=now_ms,
             assignments=decision.assignments,
+            features=dict(context.features),
+            attributes=dict(context.attributes),
         )
         result = await self.log.create_session(context.session_id, document, event)
         if result.created:

@@ -85,6 +85,7 @@ def test_pipeline_mode_routes_stt_and_tts_and_evaluates_only_those(catalog: Cata
         "turn-detector",
     ]
     assert decision.fallbacks == ()
+    assert all(a.fallback is None and a.used is None for a in decision.assignments)
 
 
 def test_s2s_mode_routes_s2s_and_no_stt_or_tts(catalog: Catalog) -> None:
@@ -148,6 +149,13 @@ def test_an_unusable_flag_falls_back_to_the_default_and_says_why(
     assert decision.route_dict()["stt"]["id"] == "deepgram/nova-3"
     (fallback,) = [f for f in decision.fallbacks if f.part == "stt"]
     assert (fallback.reason, fallback.used) == (reason, "deepgram/nova-3")
+    by_flag = {a.flag_key: a for a in decision.assignments}
+    assert (by_flag["stt-provider"].fallback, by_flag["stt-provider"].used) == (
+        reason.value,
+        "deepgram/nova-3",
+    )
+    fell_back = {k: (a.fallback, a.used) for k, a in by_flag.items() if a.fallback is not None}
+    assert fell_back == {f.flag_key: (f.reason.value, f.used) for f in decision.fallbacks}
     assert ROUTE_FALLBACKS.value("stt", "stt-provider", reason.value) == before + 1
     (record,) = [r for r in caplog.records if "flag=stt-provider" in r.getMessage()]
     for needle in ("session=call-1", "tenant=acme", f"region={region}", "flag=stt-provider"):
@@ -159,6 +167,9 @@ def test_a_broken_mode_flag_falls_back_to_the_pipeline(catalog: Catalog) -> None
     decision = Router(ScriptedClient(answers), catalog).select_route(_ctx())
     assert decision.mode.value == "pipeline"
     assert decision.fallbacks[0].part == "mode"
+    mode = decision.assignments[0]
+    assert (mode.flag_key, mode.value) == ("voice-mode", "telepathy")
+    assert (mode.fallback, mode.used) == ("unknown_provider", "pipeline")
 
 
 def test_no_route_at_all_is_an_error_carrying_the_routing_context(catalog: Catalog) -> None:

@@ -85,6 +85,37 @@ async def test_one_entry_per_session_with_one_assignment_per_evaluated_flag(
         assert len(event.assignments) == expected
 
 
+async def test_the_stream_entry_carries_the_sessions_features_and_attributes(
+    client: httpx.AsyncClient, redis_url: str, prefix: str
+) -> None:
+    await client.post("/v1/sessions", json=_body(attributes={"plan": "pro", "seats": 12}))
+    (event,) = _stream_entries(redis_url, prefix)
+    assert event.features == {"s2s": False}
+    assert event.attributes == {"plan": "pro", "seats": 12}
+    assert all(a.fallback is None for a in event.assignments)  # eu: every flag's value is used
+
+
+async def test_an_s2s_variant_unavailable_in_ap_is_recorded_as_a_fallback_on_its_assignment(
+    client: httpx.AsyncClient, redis_url: str, prefix: str
+) -> None:
+    for i in range(30):
+        body = _body(session_id=f"ap-{i}", region="ap", features={"s2s": True})
+        doc = (await client.post("/v1/sessions", json=body)).json()
+        assert doc["route"]["s2s"]["id"] == "google/gemini-live"
+    fell_back = 0
+    for event in _stream_entries(redis_url, prefix):
+        (s2s,) = [a for a in event.assignments if a.flag_key == "s2s-provider"]
+        assert s2s.reason == "SPLIT"
+        if s2s.value == "openai/gpt-realtime":
+            assert (s2s.fallback, s2s.used) == ("unavailable_in_region", "google/gemini-live")
+            fell_back += 1
+        else:
+            assert (s2s.fallback, s2s.used) == (None, None)
+        others = [a for a in event.assignments if a.flag_key != "s2s-provider"]
+        assert all(a.fallback is None for a in others)
+    assert 0 < fell_back < 30  # the split served both variants; only openai fell back
+
+
 async def test_another_tenant_reusing_a_session_id_is_a_conflict(client: httpx.AsyncClient) -> None:
     await client.post("/v1/sessions", json=BODY)
     response = await client.post("/v1/sessions", json=_body(tenant_id="globex"))
