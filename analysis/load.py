@@ -6,9 +6,14 @@ in batches and builds columns from arrays (no per-row frames or dicts):
 * assignments: deduplicated by event id, then one row per session (the first
   recorded); the flag's assignment gives cohort, reason, split id, weights,
   bucketing unit and flag version. `routing` says whether the split randomised
-  the session, a static rule or the default served it, or the flag fell back;
-  sessions before the first split assignment are kept as `pre_period` (CUPED
-  covariates), even when the flag was not evaluated for them.
+  the session, a static rule or the default served it, or the flag fell back
+  (flag in error or disabled, or the router could not use the variant served
+  and routed the catalog default: the assignment's `fallback`, kept in the
+  `fallback` column); sessions before the first split assignment are kept as
+  `pre_period` (CUPED covariates), even when the flag was not evaluated for them.
+* context: each feature switch and attribute given when the session was
+  created becomes a column, `feature.<name>` and `attr.<name>` (missing where
+  a session did not give it), to segment by.
 * outcomes: deduplicated by event id within a session, joined on the session,
   rolled up per the metric registry (see `analysis.rollups`).
 
@@ -44,15 +49,18 @@ FALLBACK_REASONS = frozenset({"ERROR", "DISABLED"})
 _EVENT_FIELDS = ("session_id", "tenant_id", "region", "ts_ms")
 _ASSIGNMENT_FIELDS = (
     "variant", "reason", "error_code", "split_id", "bucket_unit", "bucket_key", "flag_version",
+    "fallback",
 )  # fmt: skip
 _COLUMNS = (*_EVENT_FIELDS, *_ASSIGNMENT_FIELDS, "weights")
 _CATEGORICAL = (
     "tenant_id", "region", "variant", "reason", "error_code", "split_id", "bucket_unit",
-    "flag_version",
+    "flag_version", "fallback",
 )  # fmt: skip
 _ROUTINGS = pd.Index([r.value for r in col.Routing], dtype="str")
 _SPLIT, _STATIC, _FALLBACK, _PRE_PERIOD = range(4)
 _WEIGHTS = attrgetter("split_weights")
+_FEATURES = attrgetter("features")
+_ATTRIBUTES = attrgetter("attributes")
 _second = itemgetter(1)
 
 
@@ -137,12 +145,13 @@ def _load(
     for page in reader.read_assignments(since=since, batch=batch):
         sessions.add(page)
     frame, start = sessions.frame()
+    context = sessions.context_frame(frame.index)
     outcomes = OutcomeColumns(pd.Index(frame[col.SESSION_ID]), [spec.name for spec in specs])
     for outcome_page in reader.read_outcomes(since=since, batch=batch):
         outcomes.add(outcome_page)
     metric_columns, turns, dropped = rollup_metrics(outcomes, specs, len(frame))
     frame[col.TURNS] = turns
-    frame = pd.concat([frame, pd.DataFrame(metric_columns, index=frame.index)], axis=1)
+    frame = pd.concat([frame, pd.DataFrame(metric_columns, index=frame.index), context], axis=1)
     frame.attrs.update(
         flag_key=flag_key,
         flag=flag_document(flag),
@@ -167,10 +176,17 @@ class _AssignmentColumns:
         self.columns: dict[str, list[Any]] = {name: [] for name in _COLUMNS}
         self.weight_codes = _Numbering({None: -1})
         self.duplicates = 0
+        self.rows = 0
+        self.features = _Sparse()
+        self.attributes = _Sparse()
+        self._keep: NDArray[np.bool_] | None = None
 
     def add(self, page: Sequence[tuple[str, AssignmentEvent]]) -> None:
         events = list(map(_second, page))
         picked = list(_pick(events, self.flag_key, self.absent))
+        self.features.add(self.rows, map(_FEATURES, events))
+        self.attributes.add(self.rows, map(_ATTRIBUTES, events))
+        self.rows += len(events)
         for name in _EVENT_FIELDS:
             self.columns[name].extend(map(attrgetter(name), events))
         for name in _ASSIGNMENT_FIELDS:
@@ -183,12 +199,13 @@ class _AssignmentColumns:
         self.columns = {}
         ts = c["ts_ms"].astype(np.int64)
         codes = {name: _Codes(c[name]) for name in _CATEGORICAL}
-        routing, start_ms = _routing(codes["reason"], codes["error_code"], codes["split_id"], ts)
+        routing, start_ms = _routing(codes, ts)
         keep = ~pd.Index(c["session_id"]).duplicated(keep="first")
         self.duplicates = int(keep.size - np.count_nonzero(keep))
         present = codes["reason"].where(lambda reason: reason != "")
         keep &= present | (routing == _PRE_PERIOD)
         unit_ids = _unit_ids(c, codes["bucket_unit"])[keep]
+        self._keep = keep
         frame = pd.DataFrame(
             {
                 col.SESSION_ID: pd.Series(c["session_id"][keep], dtype="str"),
@@ -204,10 +221,29 @@ class _AssignmentColumns:
                 col.FLAG_VERSION: codes["flag_version"].categorical(keep),
                 col.ROUTED_BY_SPLIT: routing[keep] == _SPLIT,
                 col.ROUTING: pd.Categorical.from_codes(routing[keep], categories=_ROUTINGS),
+                col.FALLBACK: codes["fallback"].categorical(keep),
             }
         )
         start = None if start_ms is None else pd.Timestamp(start_ms, unit="ms", tz="UTC")
         return frame, start
+
+    def context_frame(self, index: pd.Index) -> pd.DataFrame:
+        """The `feature.<name>` and `attr.<name>` columns of the rows `frame` kept
+        (nullable booleans; categoricals of text), in name order."""
+        keep = self._keep if self._keep is not None else np.ones(self.rows, dtype=bool)
+        columns: dict[str, Any] = {}
+        for name, (rows, values) in sorted(self.features.items()):
+            flags = np.full(self.rows, -1, dtype=np.int8)
+            flags[rows] = np.fromiter(values, dtype=np.int8, count=len(values))
+            kept = flags[keep]
+            columns[col.feature_column(name)] = pd.arrays.BooleanArray(kept == 1, kept < 0)
+        for name, (rows, values) in sorted(self.attributes.items()):
+            texts = np.full(self.rows, None, dtype=object)
+            texts[rows] = [v if v.__class__ is str else _text(v) for v in values]
+            columns[col.attribute_column(name)] = _Codes(texts).categorical(keep)
+        self.features = _Sparse()
+        self.attributes = _Sparse()
+        return pd.DataFrame(columns, index=index)
 
     def _weights(self, codes: NDArray[Any]) -> pd.Categorical:
         """Canonical weight strings as a categorical over the codes given per batch."""
@@ -223,6 +259,26 @@ class _Numbering(dict[Any, int]):
     def __missing__(self, key: Any) -> int:
         self[key] = number = len(self) - 1
         return number
+
+
+class _Sparse(dict[str, tuple[list[int], list[Any]]]):
+    """Per context name, the rows that gave it and their values (only those rows)."""
+
+    def add(self, first_row: int, mappings: Iterable[Mapping[str, Any]]) -> None:
+        for row, mapping in enumerate(mappings, first_row):
+            if mapping:
+                for name, value in mapping.items():
+                    entry = self.get(name)
+                    if entry is None:
+                        self[name] = entry = ([], [])
+                    entry[0].append(row)
+                    entry[1].append(value)
+
+
+def _text(value: Any) -> str:
+    """A non-string attribute value as its JSON text (`true`, `12`, `2.5`), so that
+    `True` and `1` stay apart and every level is a string."""
+    return orjson.dumps(value).decode()
 
 
 def _objects(values: Sequence[Any]) -> NDArray[Any]:
@@ -264,12 +320,20 @@ def weights_text(weights: Iterable[tuple[str, int]]) -> str:
 
 
 def _routing(
-    reason: _Codes, error: _Codes, split_id: _Codes, ts: NDArray[np.int64]
+    codes: Mapping[str, _Codes], ts: NDArray[np.int64]
 ) -> tuple[NDArray[np.int8], int | None]:
-    """Codes into `_ROUTINGS` per row, and the first split assignment's time."""
-    split = reason.where(lambda r: r == SPLIT_REASON) & (split_id.codes >= 0)
-    failed = reason.where(lambda r: r in FALLBACK_REASONS) | (error.codes >= 0)
-    routing = np.where(split, _SPLIT, np.where(failed, _FALLBACK, _STATIC)).astype(np.int8)
+    """Codes into `_ROUTINGS` per row, and the first split assignment's time.
+
+    A session the split assigned but the router could not route as assigned
+    (its assignment has a `fallback`) is `fallback`, not `split`: it ran on the
+    catalog default, not on its cohort's variant. It still marks the start."""
+    reason = codes["reason"]
+    split = reason.where(lambda r: r == SPLIT_REASON) & (codes["split_id"].codes >= 0)
+    fell_back = codes["fallback"].codes >= 0
+    failed = reason.where(lambda r: r in FALLBACK_REASONS) | (codes["error_code"].codes >= 0)
+    routing = np.where(
+        fell_back, _FALLBACK, np.where(split, _SPLIT, np.where(failed, _FALLBACK, _STATIC))
+    ).astype(np.int8)
     if not split.any():
         return routing, None
     start = int(ts[split].min())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 from collections.abc import Iterator
 
@@ -11,8 +12,8 @@ import pytest
 import redis
 from synthetic import CSAT, E2E, METRICS, PEAK, SUCCESS, TTFB, Experiment, MemoryEvents, write
 
+from analysis import analyze, load_sessions
 from analysis import columns as col
-from analysis import load_sessions
 from experiments.eventlog import KeyLayout, StreamReader
 from experiments.events import Assignment, AssignmentEvent, OutcomeEvent, OutcomeKind
 
@@ -113,6 +114,72 @@ def test_static_and_fallback_sessions_are_marked_not_routed_by_the_split(
     assert df[col.ROUTED_BY_SPLIT].to_dict() == {"s1": True, "s2": False, "s3": False, "s4": False}
     assert df.loc["s1", col.SPLIT_WEIGHTS] == '{"a":50,"b":50}'
     assert pd.isna(df.loc["s2", col.SPLIT_ID])
+
+
+def test_a_split_session_the_router_fell_back_from_is_fallback_not_its_cohort(
+    client: redis.Redis, redis_url: str, prefix: str
+) -> None:
+    fell_back = assignment("s2", "b", 1)
+    flag = dataclasses.replace(
+        fell_back.assignments[1], fallback="unavailable_in_region", used="google/gemini-live"
+    )
+    events = [assignment("s1", "a", 0), dataclasses.replace(fell_back, assignments=(flag,))]
+    write(client, KeyLayout(prefix=prefix), events, [])
+    df = load(redis_url, prefix).set_index(col.SESSION_ID)
+    assert df[col.ROUTING].astype(str).to_dict() == {"s1": "split", "s2": "fallback"}
+    assert df[col.ROUTED_BY_SPLIT].to_dict() == {"s1": True, "s2": False}
+    assert pd.isna(df.loc["s1", col.FALLBACK])
+    assert df.loc["s2", col.FALLBACK] == "unavailable_in_region"
+    assert isinstance(df[col.FALLBACK].dtype, pd.CategoricalDtype)
+
+
+def test_features_and_attributes_become_columns(
+    client: redis.Redis, redis_url: str, prefix: str
+) -> None:
+    with_context = dataclasses.replace(
+        assignment("s1", "a", 0),
+        features={"beta": True},
+        attributes={"plan": "pro", "seats": 12, "vip": True},
+    )
+    other = dataclasses.replace(
+        assignment("s2", "b", 1), features={"beta": False}, attributes={"plan": "free", "vip": 1}
+    )
+    events = [with_context, other, assignment("s3", "a", 2)]  # s3: no context
+    write(client, KeyLayout(prefix=prefix), events, [])
+    df = load(redis_url, prefix).set_index(col.SESSION_ID)
+    assert df["feature.beta"].dtype == "boolean"
+    assert df["feature.beta"].tolist() == [True, False, pd.NA]
+    assert df["attr.plan"].astype(object).tolist() == ["pro", "free", np.nan]
+    assert df["attr.seats"].astype(object).tolist() == ["12", np.nan, np.nan]
+    assert df["attr.vip"].astype(object).tolist() == ["true", "1", np.nan]  # True is not 1
+    assert all(isinstance(df[c].dtype, pd.CategoricalDtype) for c in df if c.startswith("attr."))
+    assert df.columns[-4:].tolist() == ["feature.beta", "attr.plan", "attr.seats", "attr.vip"]
+
+
+def test_fallback_sessions_stay_out_of_the_cohorts_and_attributes_segment_the_effects() -> None:
+    assignments, outcomes = Experiment(sessions=600, seed=4).events()
+    events = []
+    for i, event in enumerate(assignments):
+        (flag,) = event.assignments
+        if i % 5 == 0:  # the router could not use the variant served
+            flag = dataclasses.replace(flag, fallback="unavailable_in_region", used="deepgram")
+        plan = "pro" if i % 2 else "free"
+        events.append(dataclasses.replace(event, assignments=(flag,), attributes={"plan": plan}))
+    df = load_sessions(MemoryEvents(events, outcomes), "stt-provider", metrics=METRICS)
+    fell_back = df[col.FALLBACK].notna()
+    assert fell_back.sum() == 120
+    assert (df.loc[fell_back, col.ROUTING] == "fallback").all()
+    assert (df.loc[~fell_back, col.ROUTING] == "split").all()
+
+    result = analyze(df, segment_by="attr.plan")
+    (period,) = result.periods
+    assert sum(c.n for c in period.cohorts if c.metric == "stt_ttfb_ms") == 480
+    assert {e.routing for e in result.excluded} == {"fallback"}
+    assert sum(e.sessions for e in result.excluded) == 120
+    split = df[~fell_back]
+    assert {(s.attribute, s.level, s.sessions) for s in period.segments} == {
+        ("attr.plan", plan, int((split["attr.plan"] == plan).sum())) for plan in ("free", "pro")
+    }
 
 
 def test_sessions_before_the_first_split_assignment_are_the_pre_period(
