@@ -88,10 +88,14 @@ def create_sessions(port: int, prefix: str, count: int) -> None:
                 raise RuntimeError(f"session {i}: {response.status_code} {response.text}")
 
 
-def http_round(port: int, args: argparse.Namespace, sessions: str, tag: str) -> dict[str, float]:
+def http_round(
+    server: tuple[int, int], redis_url: str, args: argparse.Namespace, sessions: str, tag: str
+) -> dict[str, float]:
     """One timed round of the load generator, in its own process."""
+    port, pid = server
     cmd = [
-        sys.executable, __file__, "--generate", "--port", str(port), "--events", str(args.events),
+        sys.executable, __file__, "--generate", "--port", str(port), "--server-pid", str(pid),
+        "--redis-url", redis_url, "--events", str(args.events),
         "--batch", str(args.batch), "--clients", str(args.clients), "--sessions",
         str(args.sessions), "--session-prefix", sessions, "--tag", tag,
     ]  # fmt: skip
@@ -124,6 +128,7 @@ async def generate(args: argparse.Namespace) -> dict[str, float]:
     warm = bodies(args, args.tag, args.clients, 0)
     timed = bodies(args, args.tag, args.events // args.batch, args.clients)
     latencies: list[float] = []
+    server = CpuMeter(args.redis_url, pid=args.server_pid)
     limits = httpx.Limits(max_connections=args.clients, max_keepalive_connections=args.clients)
     async with httpx.AsyncClient(
         base_url=f"http://127.0.0.1:{args.port}", limits=limits, timeout=60
@@ -146,9 +151,11 @@ async def generate(args: argparse.Namespace) -> dict[str, float]:
         await asyncio.gather(*(post(body) for body in warm))  # opens every connection
         latencies.clear()
         timed.reverse()
+        server.start()
         started = time.perf_counter()
         await asyncio.gather(*(worker(timed) for _ in range(args.clients)))
         seconds = time.perf_counter() - started
+        cpu = server.stop()
     events = len(latencies) * args.batch
     cuts = statistics.quantiles(latencies, n=100)
     return {
@@ -157,7 +164,36 @@ async def generate(args: argparse.Namespace) -> dict[str, float]:
         "rate": events / seconds,
         "p50_ms": cuts[49] * 1e3,
         "p99_ms": cuts[98] * 1e3,
+        "python_cpu_us": cpu[0] / events * 1e6,
+        "redis_cpu_us": cpu[1] / events * 1e6,
     }
+
+
+class CpuMeter:
+    """CPU seconds used by a process (`pid`, else this one) and by redis-server
+    between `start` and `stop`: a figure the other load on a shared machine
+    disturbs less than the wall-clock rate."""
+
+    def __init__(self, redis_url: str, pid: int | None = None) -> None:
+        self._redis = redis.Redis.from_url(redis_url)
+        self._pid = pid
+        self._started = (0.0, 0.0)
+
+    def start(self) -> None:
+        self._started = self._now()
+
+    def stop(self) -> tuple[float, float]:
+        python, server = self._now()
+        self._redis.close()
+        return python - self._started[0], server - self._started[1]
+
+    def _now(self) -> tuple[float, float]:
+        info = self._redis.info("cpu")
+        server = float(info["used_cpu_user_main_thread"]) + float(info["used_cpu_sys_main_thread"])
+        if self._pid is None:
+            return time.process_time(), server
+        ticks = Path(f"/proc/{self._pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(ticks[11]) + int(ticks[12])) / os.sysconf("SC_CLK_TCK"), server
 
 
 # -- the redis-py baseline ------------------------------------------------------
@@ -175,8 +211,10 @@ def baseline_round(
         for n in range(args.events)
     ]  # fmt: skip
     client = redis.Redis.from_url(redis_url)
+    meter = CpuMeter(redis_url)
     try:
         client.ping()
+        meter.start()
         started = time.perf_counter()
         for first in range(0, len(events), args.batch):
             pipe = client.pipeline(transaction=False)
@@ -184,9 +222,16 @@ def baseline_round(
                 pipe.xadd(keys.outcome_stream_of(event.session_id), event.encode())  # type: ignore[arg-type]
             pipe.execute()
         seconds = time.perf_counter() - started
+        cpu = meter.stop()
     finally:
         client.close()
-    return {"events": len(events), "seconds": seconds, "rate": len(events) / seconds}
+    return {
+        "events": len(events),
+        "seconds": seconds,
+        "rate": len(events) / seconds,
+        "python_cpu_us": cpu[0] / len(events) * 1e6,
+        "redis_cpu_us": cpu[1] / len(events) * 1e6,
+    }
 
 
 # -- the run --------------------------------------------------------------------
@@ -204,13 +249,14 @@ def run(args: argparse.Namespace) -> None:
         try:
             sessions = f"s{uuid.uuid4().hex[:8]}-"
             create_sessions(port, sessions, args.sessions)
+            print(f"load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
             results: dict[str, list[dict[str, float]]] = {"voxroute": [], "redis-py": []}
             for round_no in range(args.rounds):
                 tag = f"r{round_no}{uuid.uuid4().hex[:6]}"
                 order = ["voxroute", "redis-py"] if round_no % 2 == 0 else ["redis-py", "voxroute"]
                 for name in order:
                     if name == "voxroute":
-                        result = http_round(port, args, sessions, tag)
+                        result = http_round((port, server.pid), redis_url, args, sessions, tag)
                     else:
                         result = baseline_round(redis_url, baseline_keys, args, sessions, tag)
                     results[name].append(result)
@@ -227,8 +273,9 @@ def run(args: argparse.Namespace) -> None:
 def fmt(result: dict[str, float]) -> str:
     text = f"{result['rate']:>9,.0f} events/s  ({result['events']:,} in {result['seconds']:.2f} s)"
     if "p50_ms" in result:
-        text += f"  request p50 {result['p50_ms']:.1f} ms  p99 {result['p99_ms']:.1f} ms"
-    return text
+        text += f"  request p50 {result['p50_ms']:.0f} ms  p99 {result['p99_ms']:.0f} ms"
+    cpu = f"Python {result['python_cpu_us']:.1f} us, Redis {result['redis_cpu_us']:.1f} us"
+    return f"{text}  CPU/event: {cpu}"
 
 
 def check_streams(
@@ -250,25 +297,36 @@ def check_streams(
 
 
 def report(results: dict[str, list[dict[str, float]]], args: argparse.Namespace) -> None:
-    medians = {name: statistics.median(r["rate"] for r in runs) for name, runs in results.items()}
-    ratio = medians["voxroute"] / medians["redis-py"]
-    print(f"\nbatch {args.batch}, {args.clients} HTTP clients, {args.rounds} rounds, medians:")
-    print(f"  voxroute POST /v1/outcomes  {medians['voxroute']:>9,.0f} events/s")
-    print(f"  redis-py pipelined XADD     {medians['redis-py']:>9,.0f} events/s")
-    print(f"  voxroute / redis-py         {ratio:9.2f}   (target >= 0.5)")
-    print(
-        "JSON "
-        + json.dumps(
-            {
-                "batch": args.batch,
-                "clients": args.clients,
-                "events_per_round": args.events,
-                "medians_events_per_s": medians,
-                "ratio": ratio,
-                "rounds": results,
-            }
-        )
+    medians = {
+        name: {key: statistics.median(r[key] for r in runs) for key in MEDIANS}
+        for name, runs in results.items()
+    }
+    vox, base = medians["voxroute"], medians["redis-py"]
+    ratio = vox["rate"] / base["rate"]
+    # what each side could sustain if its busiest process had a CPU to itself
+    cpu_ratio = max(base["python_cpu_us"], base["redis_cpu_us"]) / max(
+        vox["python_cpu_us"], vox["redis_cpu_us"]
     )
+    print(f"\nbatch {args.batch}, {args.clients} HTTP clients, {args.rounds} rounds, medians:")
+    print(f"{'':30s} {'events/s':>9s} {'Python CPU/event':>17s} {'Redis CPU/event':>16s}")
+    for name, label in (
+        ("voxroute", "voxroute POST /v1/outcomes"),
+        ("redis-py", "redis-py pipelined XADD"),
+    ):
+        m = medians[name]
+        cpu = f"{m['python_cpu_us']:>14.1f} us {m['redis_cpu_us']:>13.1f} us"
+        print(f"{label:30s} {m['rate']:>9,.0f} {cpu}")
+    print(f"voxroute / redis-py events/s  {ratio:9.2f}   (target >= 0.5)")
+    print(
+        f"same, bound by the busiest CPU {cpu_ratio:8.2f}   (1 / max(Python, Redis) CPU per event)"
+    )
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    summary = {"batch": args.batch, "clients": args.clients, "events_per_round": args.events}
+    summary |= {"medians": medians, "ratio": ratio, "cpu_ratio": cpu_ratio, "rounds": results}
+    print("JSON " + json.dumps(summary))
+
+
+MEDIANS = ("rate", "python_cpu_us", "redis_cpu_us")
 
 
 def main() -> None:
@@ -280,6 +338,8 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=1000)
     parser.add_argument("--generate", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--server-pid", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--redis-url", help=argparse.SUPPRESS)
     parser.add_argument("--session-prefix", help=argparse.SUPPRESS)
     parser.add_argument("--tag", help=argparse.SUPPRESS)
     args = parser.parse_args()

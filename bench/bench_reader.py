@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -116,6 +117,7 @@ def main() -> None:
             with redis.Redis.from_url(url) as client:
                 seconds = write(client, keys.outcome_stream(0), args.events)
             print(f"wrote {args.events:,} events in {seconds:.1f} s", flush=True)
+            print(f"load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
             results = measure(url, keys, args)
         finally:
             redis_proc.terminate()
@@ -150,6 +152,7 @@ def report(results: dict[str, list[float]], args: argparse.Namespace) -> None:
         print(f"  {label:46s} {medians[name]:6.2f} s  {per_event:5.2f} us/event")
     for name, ratio in ratios.items():
         print(f"  {name:46s} {ratio:6.2f}x  (target <= 1.3x)")
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(
         "JSON "
         + json.dumps(
