@@ -59,8 +59,12 @@ def encode_outcome(event: OutcomeEvent) -> bytes:
 
 
 def decode_session(payload: bytes) -> tuple[bytes, AssignmentEvent]:
+    """Records spooled before the `context` field existed (its last field) decode too."""
     document, *values = _unpack(payload)
-    return document, AssignmentEvent.decode(_fields(_ASSIGNMENT_KEYS, values))
+    names = _ASSIGNMENT_KEYS
+    if len(values) == len(names) - 1 and names[-1] == b"context":
+        names = names[:-1]
+    return document, AssignmentEvent.decode(_fields(names, values))
 
 
 def decode_outcome(payload: bytes) -> OutcomeEvent:

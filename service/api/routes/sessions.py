@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
 from experiments.context import MAX_ID_LENGTH
+from experiments.sessions import SessionService
 
 from ...responses import json_bytes
 from ..deps import SessionsDep
@@ -21,6 +24,12 @@ SessionIdPath = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)]
     status_code=201,
     response_model=None,
     summary="Route a new session and pin its providers",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": SessionIn.model_json_schema()}},
+        }
+    },
     responses={
         201: {"model": SessionOut, "description": "Created: the route is pinned from now on."},
         200: {"model": SessionOut, "description": "The session existed: its pinned route."},
@@ -30,12 +39,24 @@ SessionIdPath = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)]
         503: {"model": ErrorOut, "description": "Storage unavailable; retry after Retry-After."},
     },
 )
-async def create_session(body: SessionIn, sessions: SessionsDep) -> Response:
+async def create_session(request: Request) -> Response:
     """Evaluate the routing flags for this session, pin the route and record one
     assignment per evaluated flag. Idempotent: a repeated `session_id` returns
     the route pinned the first time (200) and records nothing."""
-    result = await sessions.create(body.to_context())
+    # The hot path: the body is validated straight from its bytes (pydantic-core)
+    # instead of through FastAPI's parameter machinery; errors are the usual 422.
+    body = await request.body()
+    try:
+        session = SessionIn.model_validate_json(body)
+    except ValidationError as exc:
+        raise RequestValidationError(_in_body(exc), body=body) from None
+    sessions: SessionService = request.app.state.runtime.sessions
+    result = await sessions.create(session.to_context())
     return json_bytes(result.document, 201 if result.created else 200)
+
+
+def _in_body(exc: ValidationError) -> list[dict[str, Any]]:
+    return [{**err, "loc": ("body", *err["loc"])} for err in exc.errors(include_url=False)]
 
 
 @router.get(

@@ -441,3 +441,12 @@ async def test_outcomes_of_a_session_still_in_the_spool_wait_their_turn(
     await spooler.spool.aclose()
     await sessions.aclose()
     await outcomes.aclose()
+
+
+def test_a_session_record_spooled_before_the_context_field_still_decodes() -> None:
+    from experiments.eventlog.spooled import _pack, decode_session
+
+    event = AssignmentEvent("e1", "s1", "acme", "eu", 1, (), {"s2s": True}, {})
+    old_values = event.encode_values()[:-1]  # written by a version without `context`
+    document, decoded = decode_session(_pack((b"doc", *old_values)))
+    assert (document, decoded.session_id, decoded.features) == (b"doc", "s1", {})
