@@ -66,25 +66,39 @@ def write(client: redis.Redis, stream: str, count: int) -> float:
     return time.perf_counter() - started
 
 
-def read_reader(url: str, keys: KeyLayout, batch: int) -> tuple[float, int]:
+class Timer:
+    """Wall-clock and process CPU seconds since it was made: the CPU time leaves
+    out Redis's share and most of the other load on a shared machine."""
+
+    def __init__(self) -> None:
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
+
+    def stop(self, count: int) -> Timing:
+        wall, cpu = time.perf_counter() - self._wall, time.process_time() - self._cpu
+        return {"s": wall, "cpu_s": cpu, "events": count}
+
+
+Timing = dict[str, float]
+
+
+def read_reader(url: str, keys: KeyLayout, batch: int) -> Timing:
     with StreamReader.from_url(url, keys=keys) as reader:
         reader.read_outcomes(batch=1).__next__()  # connect outside the clock
         kept: list[Any] = []
-        started = time.perf_counter()
+        timer = Timer()
         for page in reader.read_outcomes(batch=batch):
             kept.extend(page)
-        seconds = time.perf_counter() - started
-    return seconds, len(kept)
+        return timer.stop(len(kept))
 
 
-def read_raw(url: str, stream: str, batch: int, *, pause_gc: bool) -> tuple[float, int]:
+def read_raw(url: str, stream: str, batch: int, *, pause_gc: bool) -> Timing:
     """Every page of raw replies; `pause_gc`: the cyclic GC paused during each
     XRANGE call, as the reader pauses it while it fetches and decodes a page."""
     with redis.Redis.from_url(url) as client:
         client.ping()
         pages: list[Any] = []
         count = 0
-        started = time.perf_counter()
+        timer = Timer()
         cursor = b"0-0"
         while True:
             if pause_gc:
@@ -98,8 +112,7 @@ def read_raw(url: str, stream: str, batch: int, *, pause_gc: bool) -> tuple[floa
             if len(page) < batch:
                 break
             cursor = page[-1][0]
-        seconds = time.perf_counter() - started
-    return seconds, count
+        return timer.stop(count)
 
 
 def main() -> None:
@@ -125,49 +138,54 @@ def main() -> None:
     report(results, args)
 
 
-def measure(url: str, keys: KeyLayout, args: argparse.Namespace) -> dict[str, list[float]]:
+def measure(url: str, keys: KeyLayout, args: argparse.Namespace) -> dict[str, list[Timing]]:
     """Every read of the whole stream, `--rounds` times, in alternating order."""
-    results: dict[str, list[float]] = {name: [] for name in READS}
+    results: dict[str, list[Timing]] = {name: [] for name in READS}
     for round_no in range(args.rounds):
         for name in list(READS) if round_no % 2 == 0 else list(reversed(READS)):
             gc.collect()
-            seconds, count = READS[name](url, keys, args.batch)
-            if count != args.events:
-                raise RuntimeError(f"{name} read {count:,} of {args.events:,} events")
-            results[name].append(seconds)
-            rate = f"{count / seconds:>10,.0f} events/s"
-            print(f"round {round_no + 1} {name:14s} {seconds:6.2f} s  {rate}", flush=True)
+            timing = READS[name](url, keys, args.batch)
+            if timing["events"] != args.events:
+                raise RuntimeError(f"{name} read {timing['events']:,} of {args.events:,} events")
+            results[name].append(timing)
+            rate = f"{args.events / timing['s']:>10,.0f} events/s"
+            cpu = f"CPU {timing['cpu_s']:6.2f} s"
+            print(
+                f"round {round_no + 1} {name:14s} {timing['s']:6.2f} s  {cpu}  {rate}", flush=True
+            )
     return results
 
 
-def report(results: dict[str, list[float]], args: argparse.Namespace) -> None:
-    medians = {name: statistics.median(times) for name, times in results.items()}
+def report(results: dict[str, list[Timing]], args: argparse.Namespace) -> None:
+    medians = {
+        name: {key: statistics.median(t[key] for t in runs) for key in ("s", "cpu_s")}
+        for name, runs in results.items()
+    }
     ratios = {
-        "reader/raw": medians["reader"] / medians["raw"],
-        "reader/raw-gc-paused": medians["reader"] / medians["raw-gc-paused"],
+        f"reader/{base} {key}": medians["reader"][key] / medians[base][key]
+        for base in ("raw", "raw-gc-paused")
+        for key in ("s", "cpu_s")
     }
     print(f"\n{args.events:,} events, pages of {args.batch:,}, {args.rounds} rounds, medians:")
+    print(f"  {'':46s} {'wall':>8s} {'CPU':>8s} {'wall/event':>11s}")
     for name, label in LABELS.items():
-        per_event = medians[name] / args.events * 1e6
-        print(f"  {label:46s} {medians[name]:6.2f} s  {per_event:5.2f} us/event")
-    for name, ratio in ratios.items():
-        print(f"  {name:46s} {ratio:6.2f}x  (target <= 1.3x)")
-    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        m = medians[name]
+        per_event = m["s"] / args.events * 1e6
+        print(f"  {label:46s} {m['s']:6.2f} s {m['cpu_s']:6.2f} s {per_event:8.2f} us")
     print(
-        "JSON "
-        + json.dumps(
-            {
-                "events": args.events,
-                "batch": args.batch,
-                "median_s": medians,
-                "ratios": ratios,
-                "rounds_s": results,
-            }
-        )
+        f"  {'reader / raw':46s} {ratios['reader/raw s']:7.2f}x {ratios['reader/raw cpu_s']:7.2f}x"
     )
+    print(
+        f"  {'reader / raw with the GC paused as the reader':46s} "
+        f"{ratios['reader/raw-gc-paused s']:7.2f}x {ratios['reader/raw-gc-paused cpu_s']:7.2f}x"
+    )
+    print("  target: reader <= 1.3x raw")
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    summary = {"events": args.events, "batch": args.batch, "medians": medians, "ratios": ratios}
+    print("JSON " + json.dumps(summary | {"rounds": results}))
 
 
-READS: dict[str, Callable[[str, KeyLayout, int], tuple[float, int]]] = {
+READS: dict[str, Callable[[str, KeyLayout, int], Timing]] = {
     "reader": read_reader,
     "raw": lambda url, keys, batch: read_raw(url, keys.outcome_stream(0), batch, pause_gc=False),
     "raw-gc-paused": lambda url, keys, batch: read_raw(
