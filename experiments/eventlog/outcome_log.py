@@ -1,6 +1,8 @@
 """`RedisOutcomeLog`: the outcome stream on Redis, exactly once per (session, event id).
 
-Each event is one server-side script (`APPEND_OUTCOME_SCRIPT`) that, atomically:
+The events of one call are grouped by shard, in order, and each group of up to
+`EVENTS_PER_SCRIPT` events is one server-side script call
+(`APPEND_OUTCOMES_SCRIPT`) that, for each event in turn, atomically:
 
 1. refuses the event when the session's hash does not exist (`unknown_session`);
 2. adds the event id to the session's dedupe set (`<p>:{s<n>}:seen:<session>`);
@@ -10,11 +12,13 @@ Each event is one server-side script (`APPEND_OUTCOME_SCRIPT`) that, atomically:
    its stream id (`appended`).
 
 The dedupe set expires with the session (it takes the session hash's remaining
-TTL when it is created), and all three keys share the session's hash tag, so the
-script runs unchanged on a Redis Cluster. Concurrent callers share pipelines
-(`group_commit.GroupCommit`). Retrying or replaying an event (same session, same
-event id) is therefore always safe: clients deliver at least once, the log keeps
-each event once.
+TTL when it is created), and every key of one script call shares the shard's
+hash tag, so the script runs unchanged on a Redis Cluster. Concurrent callers
+share pipelines (`group_commit.GroupCommit`). `session_tenants` reads the
+tenants of one shard's sessions with one read-only script call
+(`SESSION_TENANTS_SCRIPT`), the shards' calls in one pipeline. Retrying or
+replaying an event (same session, same event id) is therefore always safe:
+clients deliver at least once, the log keeps each event once.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from redis.exceptions import ResponseError
+from redis.exceptions import NoScriptError, ResponseError
 
 from ..context import check_identifier
 from ..errors import StorageUnavailableError
@@ -46,32 +50,50 @@ from .protocols import AppendResult, AppendStatus
 
 logger = logging.getLogger("voxroute.eventlog")
 
+_FIELDS = len(OUTCOME_FIELDS)
 _XADD_FIELDS = ", ".join(
-    f"'{name.decode()}', ARGV[{4 + i}]" for i, name in enumerate(OUTCOME_FIELDS)
+    f"'{name.decode()}', ARGV[a + {i + 1}]" for i, name in enumerate(OUTCOME_FIELDS)
 )
+EVENTS_PER_SCRIPT = 100
+"""The most events one script call carries (Redis runs nothing else meanwhile)."""
 
-# KEYS[1] session hash, KEYS[2] dedupe set, KEYS[3] outcome stream shard.
-# ARGV[1] event id, ARGV[2] approximate MAXLEN (0: none), ARGV[3] approximate
-# MINID (0: none), ARGV[4..] the event's values (OUTCOME_FIELDS).
-# Returns {1, stream id} appended, {0} duplicate, {2} unknown session.
-APPEND_OUTCOME_SCRIPT = f"""
-if redis.call('EXISTS', KEYS[1]) == 0 then return {{2}} end
-if redis.call('SADD', KEYS[2], ARGV[1]) == 0 then return {{0}} end
-if redis.call('SCARD', KEYS[2]) == 1 then
-  local ttl = redis.call('PTTL', KEYS[1])
-  if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
+# KEYS[1] the outcome stream shard, then per event: its session hash, its dedupe
+# set (every key of the call in one shard). ARGV[1] approximate MAXLEN (0: none),
+# ARGV[2] approximate MINID (0: none), then per event: its id, its values
+# (OUTCOME_FIELDS). Returns one reply per event, in order: the stream id
+# (appended), 0 (duplicate) or 2 (unknown session).
+APPEND_OUTCOMES_SCRIPT = f"""
+local out = {{}}
+for e = 1, (#KEYS - 1) / 2 do
+  local session, seen = KEYS[2 * e], KEYS[2 * e + 1]
+  local a = 2 + (e - 1) * {_FIELDS + 1} + 1
+  if redis.call('EXISTS', session) == 0 then out[e] = 2
+  elseif redis.call('SADD', seen, ARGV[a]) == 0 then out[e] = 0
+  else
+    if redis.call('SCARD', seen) == 1 then
+      local ttl = redis.call('PTTL', session)
+      if ttl > 0 then redis.call('PEXPIRE', seen, ttl) end
+    end
+    if ARGV[1] == '0' then
+      out[e] = redis.call('XADD', KEYS[1], '*', {_XADD_FIELDS})
+    else
+      out[e] = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', {_XADD_FIELDS})
+    end
+  end
 end
-local id
-if ARGV[2] == '0' then
-  id = redis.call('XADD', KEYS[3], '*', {_XADD_FIELDS})
-else
-  id = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], '*', {_XADD_FIELDS})
-end
-if ARGV[3] ~= '0' then redis.call('XTRIM', KEYS[3], 'MINID', '~', ARGV[3]) end
-return {{1, id}}
+if ARGV[2] ~= '0' then redis.call('XTRIM', KEYS[1], 'MINID', '~', ARGV[2]) end
+return out
 """
-_SCRIPT = LuaScript(APPEND_OUTCOME_SCRIPT)
-APPEND_OUTCOME_SHA = _SCRIPT.sha
+_SCRIPT = LuaScript(APPEND_OUTCOMES_SCRIPT)
+APPEND_OUTCOMES_SHA = _SCRIPT.sha
+
+# KEYS: session hashes of one shard. Returns the `tenant` field of each (nil: none).
+SESSION_TENANTS_SCRIPT = """
+local out = {}
+for i = 1, #KEYS do out[i] = redis.call('HGET', KEYS[i], 'tenant') end
+return out
+"""
+_TENANTS = LuaScript(SESSION_TENANTS_SCRIPT)
 _DUPLICATE = AppendResult(AppendStatus.DUPLICATE)
 _UNKNOWN = AppendResult(AppendStatus.UNKNOWN_SESSION)
 
@@ -152,8 +174,25 @@ class RedisOutcomeLog:
         if self._commit.closed:
             raise StorageUnavailableError("the outcome log is closed", context=_context(events))
         minid = minid_now(self._minid_age_ms) if self._minid_age_ms else "0"
-        futures = [self._commit.submit(*self._call(event, minid)) for event in events]
-        replies = await asyncio.gather(*futures, return_exceptions=True)
+        keys = self.keys
+        by_shard: dict[int, list[int]] = {}
+        for i, event in enumerate(events):
+            by_shard.setdefault(keys.shard_of(event.session_id), []).append(i)
+        calls: list[tuple[list[int], asyncio.Future[Any]]] = []
+        for shard, indexes in by_shard.items():
+            for start in range(0, len(indexes), EVENTS_PER_SCRIPT):
+                chunk = indexes[start : start + EVENTS_PER_SCRIPT]
+                calls.append((chunk, self._commit.submit(*self._call(shard, chunk, events, minid))))
+        await asyncio.gather(*(future for _, future in calls), return_exceptions=True)
+        replies: list[Any] = [None] * len(events)
+        for chunk, future in calls:
+            failure = _failure(future)
+            if failure is not None:
+                for i in chunk:
+                    replies[i] = failure
+            else:
+                for i, reply in zip(chunk, future.result(), strict=True):
+                    replies[i] = reply
         return [_result(event, reply) for event, reply in zip(events, replies, strict=True)]
 
     async def session_tenants(self, session_ids: Sequence[str]) -> dict[str, str | None]:
@@ -183,20 +222,23 @@ class RedisOutcomeLog:
             await self._client.aclose()
 
     def _call(
-        self, event: OutcomeEvent, minid: str
+        self, shard: int, chunk: list[int], events: Sequence[OutcomeEvent], minid: str
     ) -> tuple[tuple[str, ...], tuple[bytes | str, ...]]:
-        session_id = event.session_id
+        """The keys and arguments of one script call: the events at `chunk`, all of `shard`."""
         keys = self.keys
-        return (
-            (
-                keys.session_key(session_id),
-                keys.seen_key(session_id),
-                keys.outcome_stream_of(session_id),
-            ),
-            (event.event_id, self._maxlen, minid, *event.encode_values()),
-        )
+        call_keys = [keys.outcome_stream(shard)]
+        args: list[bytes | str] = [self._maxlen, minid]
+        for i in chunk:
+            event = events[i]
+            call_keys.append(keys.session_key(event.session_id))
+            call_keys.append(keys.seen_key(event.session_id))
+            args.append(event.event_id)
+            args.extend(event.encode_values())
+        return tuple(call_keys), tuple(args)
 
     async def _hget(self, session_ids: list[str], field: str) -> dict[str, str | None]:
+        if field == "tenant":
+            return await self._tenants(session_ids)
         pipe = self._client.pipeline(transaction=False)
         for session_id in session_ids:
             pipe.hget(self.keys.session_key(session_id), field)
@@ -204,10 +246,50 @@ class RedisOutcomeLog:
             values = await pipe.execute()
         except UNAVAILABLE as exc:
             raise _unavailable(exc, "session_tenants", {"sessions": len(session_ids)}) from exc
-        return {
-            session_id: None if value is None else bytes(value).decode()
-            for session_id, value in zip(session_ids, values, strict=True)
-        }
+        return _decoded(session_ids, values)
+
+    async def _tenants(self, session_ids: list[str]) -> dict[str, str | None]:
+        """The `tenant` field of each session: one script call per shard, one round trip."""
+        by_shard: dict[int, list[str]] = {}
+        for session_id in session_ids:
+            by_shard.setdefault(self.keys.shard_of(session_id), []).append(session_id)
+        groups = list(by_shard.values())
+        calls = [tuple(self.keys.session_key(s) for s in group) for group in groups]
+        try:
+            replies = await self._evalsha_all(_TENANTS, calls)
+            missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+            if missing:
+                await self._client.script_load(_TENANTS.source)
+                resent = await self._evalsha_all(_TENANTS, [calls[i] for i in missing])
+                for i, reply in zip(missing, resent, strict=True):
+                    replies[i] = reply
+            for reply in replies:
+                if isinstance(reply, BaseException):
+                    raise reply
+        except UNAVAILABLE as exc:
+            raise _unavailable(exc, "session_tenants", {"sessions": len(session_ids)}) from exc
+        tenants: dict[str, str | None] = {}
+        for group, values in zip(groups, replies, strict=True):
+            tenants.update(_decoded(group, values))
+        return {session_id: tenants[session_id] for session_id in session_ids}
+
+    async def _evalsha_all(self, script: LuaScript, calls: list[tuple[str, ...]]) -> list[Any]:
+        """The replies of one EVALSHA of `script` per key tuple, an error as its reply."""
+        if len(calls) == 1:  # a pipeline of one costs more than the command itself
+            try:
+                return [await self._client.evalsha(script.sha, len(calls[0]), *calls[0])]
+            except ResponseError as exc:
+                return [exc]
+        pipe = self._client.pipeline(transaction=False)
+        for call_keys in calls:
+            # execute_command: redis-py refuses ClusterPipeline.evalsha
+            pipe.execute_command("EVALSHA", script.sha, len(call_keys), *call_keys)
+        return list(await pipe.execute(raise_on_error=False))
+
+
+def _failure(future: asyncio.Future[Any]) -> BaseException | None:
+    """The error a settled future failed with (None: it has a result)."""
+    return asyncio.CancelledError() if future.cancelled() else future.exception()
 
 
 def _result(event: OutcomeEvent, reply: Any) -> AppendResult:
@@ -218,9 +300,16 @@ def _result(event: OutcomeEvent, reply: Any) -> AppendResult:
             context = {"session_id": event.session_id, "event_id": event.event_id}
             raise _unavailable(reply, "append_outcomes", context) from reply
         raise reply
-    if reply[0] == 1:
-        return AppendResult(AppendStatus.APPENDED, reply[1].decode())
-    return _DUPLICATE if reply[0] == 0 else _UNKNOWN
+    if isinstance(reply, bytes):
+        return AppendResult(AppendStatus.APPENDED, reply.decode())
+    return _DUPLICATE if reply == 0 else _UNKNOWN
+
+
+def _decoded(session_ids: list[str], values: Sequence[Any]) -> dict[str, str | None]:
+    return {
+        session_id: None if value is None else bytes(value).decode()
+        for session_id, value in zip(session_ids, values, strict=True)
+    }
 
 
 def _tenant_of(document: str | None) -> str | None:

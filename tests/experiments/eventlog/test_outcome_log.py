@@ -7,6 +7,7 @@ import asyncio
 import socket
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 
 import orjson
@@ -146,13 +147,54 @@ async def test_concurrent_appends_share_pipelines(
 ) -> None:
     sessions = [f"s-{i}" for i in range(50)]
     await create(log, event, *sessions)
-    results = await asyncio.gather(
-        *(outcomes.append_outcomes([outcome(s, turn=t) for t in range(10)]) for s in sessions)
-    )
+    sent = [[outcome(s, turn=t) for t in range(10)] for s in sessions]
+    results = await asyncio.gather(*(outcomes.append_outcomes(batch) for batch in sent))
     assert all(r.status is AppendStatus.APPENDED for batch in results for r in batch)
-    assert outcomes.flushed == 500
+    assert outcomes.flushed == 50  # one shard: each call's 10 events are one script call
     assert outcomes.flushes < 50
-    assert len(entries(sync_redis, outcomes.keys)) == 500
+    stored = entries(sync_redis, outcomes.keys)
+    assert sorted(e.event_id for e in stored) == sorted(e.event_id for b in sent for e in b)
+
+
+async def test_one_call_is_split_by_shard_and_keeps_each_shards_order(
+    log: RedisSessionLog, async_redis: aioredis.Redis, prefix: str, event: EventFactory,
+    sync_redis: redis.Redis,
+) -> None:  # fmt: skip
+    keys = KeyLayout(prefix=prefix, shards=4)
+    sessions = RedisSessionLog(async_redis, keys)
+    outcome_log = RedisOutcomeLog(async_redis, keys)
+    session_ids = [f"s-{i}" for i in range(20)]
+    await create(sessions, event, *session_ids)
+    sent = [outcome(s, turn=t) for t in range(30) for s in session_ids]  # 600 events
+    sent.insert(7, outcome("s-nobody"))
+    sent.append(sent[3])
+    results = await outcome_log.append_outcomes(sent)
+    assert [r.status for r in results] == (
+        [AppendStatus.APPENDED] * 7 + [AppendStatus.UNKNOWN_SESSION]
+        + [AppendStatus.APPENDED] * 593 + [AppendStatus.DUPLICATE]
+    )  # fmt: skip
+    per_shard = Counter(keys.shard_of(e.session_id) for e in sent)
+    assert outcome_log.flushed == sum(-(-n // 100) for n in per_shard.values())  # <= 100 each
+    for shard, stream in enumerate(keys.outcome_streams()):
+        stored = [OutcomeEvent.decode(fields) for _, fields in sync_redis.xrange(stream)]
+        mine = [e for e in sent[:-1] if keys.shard_of(e.session_id) == shard]
+        assert stored == [e for e in mine if e.session_id != "s-nobody"]
+        ids = [r.stream_id for e, r in zip(sent[:-1], results[:-1], strict=True) if e in stored]
+        assert ids == [stream_id.decode() for stream_id, _ in sync_redis.xrange(stream)]
+    await sessions.aclose()
+    await outcome_log.aclose()
+
+
+async def test_a_flushed_script_cache_is_reloaded(
+    log: RedisSessionLog, outcomes: RedisOutcomeLog, event: EventFactory, sync_redis: redis.Redis
+) -> None:
+    await create(log, event, "s-1")
+    assert (await outcomes.append_outcomes([outcome("s-1")]))[0].status is AppendStatus.APPENDED
+    assert await outcomes.session_tenants(["s-1"]) == {"s-1": "acme"}
+    sync_redis.script_flush()
+    [result] = await outcomes.append_outcomes([outcome("s-1")])
+    assert result.status is AppendStatus.APPENDED
+    assert await outcomes.session_tenants(["s-1"]) == {"s-1": "acme"}
 
 
 async def test_session_tenants_reads_the_tenant_of_each_session(
