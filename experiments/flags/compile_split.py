@@ -4,10 +4,12 @@ https://flagd.dev/reference/custom-operations/fractional-operation/
 
 A node evaluates every argument like flagd-core does; at the root of a rule,
 constant buckets are parsed once into a table. Its tail form (used where its
-result becomes the variant) also returns the `SplitInfo` and the flag metadata
+result becomes the variant) also returns the split's `SplitTemplate` and the
+bucketing key, from which the evaluator gives the `SplitInfo` and the flag metadata
 with the `voxroute.split_*` / `voxroute.bucket_*` keys. For the common shapes
 (the shorthand, or a computed bucketing key, with constant buckets) the tail is
-one closure that reads, hashes and picks inline.
+one closure that reads, hashes and picks inline, and returns the split's template
+(built once) with the bucketing key instead of building metadata per evaluation.
 """
 
 from __future__ import annotations
@@ -19,25 +21,27 @@ from typing import Any
 from .fractional import (
     FractionTable,
     Hit,
-    SplitInfo,
+    SplitTemplate,
     bucket,
     evaluate,
     murmur3,
-    new_split_info,
     parse_table,
     picker,
     shorthand_key,
-    split_metadata,
+    split_template,
 )
 from .jsonlogic import fresh
-from .keys import BUCKET_KEY_KEY
 from .split_ids import SplitSite
 
 Fn = Callable[[Any], Any]
 Bucketer = Callable[[Any], Hit | None]
-TailResult = tuple[Any, SplitInfo | None, dict[str, Any] | None]
+TailResult = tuple[Any, SplitTemplate | None, str | None]
 Tail = Callable[[Any], TailResult]
-"""A rule in tail form: (value, the split that chose it, the flag metadata for that split)."""
+"""A rule in tail form: (value, the split that chose it, the bucketing key it hashed).
+
+The split's `SplitInfo` and flag metadata are its template's plus the bucketing key;
+the evaluator adds the key lazily (see `evaluator.split_resolution`).
+"""
 NOTHING: TailResult = (None, None, None)
 SHORTHAND_UNIT = "targetingKey"
 
@@ -127,43 +131,35 @@ def bucketer(
     return _shorthand_bucketer([first, *rest], flag_key)
 
 
-class _SplitMetadata:
-    """The flag metadata of one split without the bucket key, built once per table and unit."""
+class _SplitTemplates:
+    """The template of one split (without the bucket key), built once per table and unit."""
 
     def __init__(self, base: Mapping[str, Any], split: str) -> None:
         self.base, self.split = base, split
-        self.last: tuple[FractionTable, str, dict[str, Any]] | None = None
+        self.last: tuple[FractionTable, str, SplitTemplate] | None = None
 
-    def get(self, table: FractionTable, unit: str) -> dict[str, Any]:
+    def get(self, table: FractionTable, unit: str) -> SplitTemplate:
         last = self.last
         if last is None or last[0] is not table or last[1] != unit:
-            last = (table, unit, split_metadata(self.base, self.split, table.weights, unit))
+            last = (table, unit, split_template(self.base, self.split, table.weights, unit))
             self.last = last
         return last[2]
 
 
-def _from_hit(hit: Hit | None, site: SplitSite, metadata: _SplitMetadata) -> TailResult:
+def _from_hit(hit: Hit | None, site: SplitSite, templates: _SplitTemplates) -> TailResult:
     if hit is None or hit[0] is None:
         return NOTHING
     variant, key, table, shorthand = hit
     unit = SHORTHAND_UNIT if shorthand else site.unit
-    extra = metadata.get(table, unit).copy()
-    extra[BUCKET_KEY_KEY] = key
-    return variant, new_split_info(site.split_id, table.weights, unit, key), extra
+    return variant, templates.get(table, unit), key
 
 
 def _shorthand_tail(
     table: FractionTable, flag_key: str, site: SplitSite, base: Mapping[str, Any]
 ) -> Tail:
     """`fractional` of constant buckets bucketing on flag key + targeting key."""
-    split, weights, variants, ends, total = (
-        site.split_id,
-        table.weights,
-        table.variants,
-        table.ends,
-        table.total,
-    )
-    static = split_metadata(base, split, weights, SHORTHAND_UNIT)
+    variants, ends, total = table.variants, table.ends, table.total
+    template = split_template(base, site.split_id, table.weights, SHORTHAND_UNIT)
     count = len(variants)
 
     def tail(s: Any) -> TailResult:
@@ -175,9 +171,7 @@ def _shorthand_tail(
         variant = variants[index] if index < count else None
         if variant is None:
             return NOTHING
-        extra = static.copy()
-        extra[BUCKET_KEY_KEY] = key
-        return variant, new_split_info(split, weights, SHORTHAND_UNIT, key), extra
+        return variant, template, key
 
     return tail
 
@@ -192,17 +186,10 @@ def _keyed_tail(
     base: Mapping[str, Any],
 ) -> Tail:
     """`fractional` of constant buckets with a computed bucketing key."""
-    split, weights, variants, ends, total, unit = (
-        site.split_id,
-        table.weights,
-        table.variants,
-        table.ends,
-        table.total,
-        site.unit,
-    )
-    static = split_metadata(base, split, weights, unit)
+    variants, ends, total = table.variants, table.ends, table.total
+    template = split_template(base, site.split_id, table.weights, site.unit)
     count = len(variants)
-    fallback = _SplitMetadata(base, split)
+    fallback = _SplitTemplates(base, site.split_id)
 
     def tail(s: Any) -> TailResult:
         key = first(s)
@@ -215,9 +202,7 @@ def _keyed_tail(
         variant = variants[index] if index < count else None
         if variant is None:
             return NOTHING
-        extra = static.copy()
-        extra[BUCKET_KEY_KEY] = key
-        return variant, new_split_info(split, weights, unit, key), extra
+        return variant, template, key
 
     return tail
 
@@ -268,5 +253,5 @@ def fractional(
     fused = _static_tail(fns, constants, flag_key, site, metadata) if root else None
     if fused is not None:
         return plain, fused
-    split_metadata_cache = _SplitMetadata(metadata, site.split_id)
-    return plain, lambda s: _from_hit(run(s), site, split_metadata_cache)
+    templates = _SplitTemplates(metadata, site.split_id)
+    return plain, lambda s: _from_hit(run(s), site, templates)

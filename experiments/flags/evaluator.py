@@ -15,7 +15,7 @@ each variant's match, each type check) is built once per flag and requested type
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import FrozenInstanceError, dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -23,7 +23,7 @@ from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import FlagType, Reason
 
 from .compile import FlagScope, Tail, TargetingParseError, compile_targeting
-from .fractional import SplitInfo, variant_name
+from .fractional import KeyedMetadata, SplitInfo, SplitTemplate, variant_name
 from .keys import FLAG_VERSION_KEY
 from .model import FlagDefinition, FlagSetDefinition, MetadataValue
 
@@ -59,33 +59,103 @@ class Resolution:
     split: SplitInfo | None = None
 
 
-def _direct_split_resolution() -> Callable[[Any, str, Metadata, SplitInfo], Resolution]:
-    """A constructor of SPLIT resolutions for the evaluation hot path.
+_FIELDS = ("value", "variant", "reason", "error_code", "error_message", "flag_metadata", "split")
 
-    A frozen dataclass's `__init__` goes through `object.__setattr__` per field;
-    writing the slots through their descriptors costs about half as much.
+
+class _SplitResolution(Resolution):
+    """A SPLIT resolution built with one allocation on the evaluation hot path.
+
+    It holds the variant's TARGETING_MATCH resolution (value and variant, already
+    type-checked), the split's template (built once per split) and the bucketing
+    key; `flag_metadata` (the template's metadata plus `voxroute.bucket_key`) and
+    `split` are derived on access. Callers see a `Resolution` with the same fields
+    and values as `Resolution(value, variant, SPLIT, None, None, metadata, split)`,
+    equal to it, as frozen.
     """
+
+    __slots__ = ("_key", "_match", "_template")
+    _match: Resolution
+    _template: SplitTemplate
+    _key: str
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        """`dataclasses.replace` and direct calls give a plain `Resolution`."""
+        return Resolution(*args, **kwargs)
+
+    @property
+    def value(self) -> Any:
+        return self._match.value
+
+    @property
+    def variant(self) -> str | None:
+        return self._match.variant
+
+    @property
+    def reason(self) -> str:
+        return _SPLIT
+
+    @property
+    def error_code(self) -> ErrorCode | None:
+        return None
+
+    @property
+    def error_message(self) -> str | None:
+        return None
+
+    @property
+    def flag_metadata(self) -> Metadata:
+        return KeyedMetadata(self._template.metadata, self._key)
+
+    @property
+    def split(self) -> SplitInfo | None:
+        return self._template.info(self._key)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+    def _fields(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in _FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Resolution):
+            return self._fields() == tuple(getattr(other, name) for name in _FIELDS)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in _FIELDS)
+        return f"Resolution({fields})"
+
+    def __reduce__(self) -> tuple[Any, ...]:  # a plain Resolution, its metadata as a dict
+        return (Resolution, (*self._fields()[:5], dict(self.flag_metadata), self.split))
+
+
+def _direct_split_resolution() -> Callable[[Resolution, SplitTemplate, str], Resolution]:
+    """The constructor of SPLIT resolutions for the evaluation hot path: one object,
+    three slots written through their descriptors (no dataclass `__init__`)."""
     new = object.__new__
-    names = ("value", "variant", "reason", "error_code", "error_message", "flag_metadata", "split")
-    s_value, s_variant, s_reason, s_code, s_message, s_metadata, s_split = (
-        Resolution.__dict__[name].__set__ for name in names
+    s_match, s_template, s_key = (
+        _SplitResolution.__dict__[name].__set__ for name in ("_match", "_template", "_key")
     )
 
-    def make(value: Any, variant: str, metadata: Metadata, split: SplitInfo) -> Resolution:
-        result = new(Resolution)
-        s_value(result, value)
-        s_variant(result, variant)
-        s_reason(result, _SPLIT)
-        s_code(result, None)
-        s_message(result, None)
-        s_metadata(result, metadata)
-        s_split(result, split)
+    def make(match: Resolution, template: SplitTemplate, key: str) -> Resolution:
+        result = new(_SplitResolution)
+        s_match(result, match)
+        s_template(result, template)
+        s_key(result, key)
         return result
 
     return make
 
 
 split_resolution = _direct_split_resolution()
+"""`split_resolution(match, template, key)`: the SPLIT resolution of the variant whose
+TARGETING_MATCH resolution is `match`, chosen by the split `template` for bucketing key `key`."""
 
 
 def _error(code: ErrorCode, message: str, metadata: Metadata = _NO_METADATA) -> Resolution:
@@ -200,6 +270,10 @@ def compile_flag(
     return CompiledFlag(definition, metadata, rule, MappingProxyType(outcomes))
 
 
+_Hot = tuple[Resolution | None, Resolution, dict[str, Resolution], Tail | None, Metadata]
+"""One flag's outcomes for one requested type: fixed, default, matches, rule, metadata."""
+
+
 @dataclass(frozen=True, slots=True)
 class CompiledFlagSet:
     """A flag set whose rules are compiled; `resolve` evaluates one flag.
@@ -210,6 +284,19 @@ class CompiledFlagSet:
     flags: Mapping[str, CompiledFlag]
     metadata: Metadata
     source: str = ""
+    _hot: dict[str, dict[FlagType | None, _Hot]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # What `resolve` reads, per flag key and requested type, in plain dicts and one
+        # tuple: a mappingproxy's `get` and the attribute reads cost more on the hot path.
+        hot = {
+            key: {
+                flag_type: (o.fixed, o.default, dict(o.matches), flag.rule, flag.metadata)
+                for flag_type, o in flag.outcomes.items()
+            }
+            for key, flag in self.flags.items()
+        }
+        object.__setattr__(self, "_hot", hot)
 
     @classmethod
     def from_definition(cls, definition: FlagSetDefinition) -> CompiledFlagSet:
@@ -234,33 +321,34 @@ class CompiledFlagSet:
         `now` fixes `$flagd.timestamp` (Unix seconds, default: the clock); `flag_type`
         adds flagd-core's type check (and turns an integer into a float for FLOAT).
         """
-        flag = self.flags.get(flag_key)
-        if flag is None:
+        by_type = self._hot.get(flag_key)
+        if by_type is None:
             message = f"Flag with key {flag_key} not present in flag store."
             return _error(ErrorCode.FLAG_NOT_FOUND, message)
-        outcomes = flag.outcomes.get(flag_type)
-        if outcomes is None:
-            return _error(ErrorCode.GENERAL, f"unknown flag type {flag_type!r}", flag.metadata)
-        fixed, rule = outcomes.fixed, flag.rule
+        hot = by_type.get(flag_type)
+        if hot is None:
+            metadata = self.flags[flag_key].metadata
+            return _error(ErrorCode.GENERAL, f"unknown flag type {flag_type!r}", metadata)
+        fixed, default, matches, rule, metadata = hot
         if fixed is not None:
             return fixed
         if rule is None:  # not reached: a flag without a rule has a fixed outcome
-            return outcomes.default
+            return default
         try:
-            value, split, metadata = rule([targeting_key, attributes, now, flag_key, None, None])
+            value, template, key = rule([targeting_key, attributes, now, flag_key, None, None])
         except TargetingParseError as exc:
-            return _error(ErrorCode.PARSE_ERROR, f"Invalid targeting: {exc}", flag.metadata)
+            return _error(ErrorCode.PARSE_ERROR, f"Invalid targeting: {exc}", metadata)
         except Exception as exc:  # a rule failing at run time, like flagd-core: GENERAL
-            return _error(ErrorCode.GENERAL, str(exc) or type(exc).__name__, flag.metadata)
+            return _error(ErrorCode.GENERAL, str(exc) or type(exc).__name__, metadata)
         if value is None:
-            return outcomes.default
+            return default
         name = value if type(value) is str else variant_name(value)
-        match = outcomes.matches.get(name)
+        match = matches.get(name)
         if match is None:
-            return _variant_error(name, flag.metadata)
-        if split is None or metadata is None or match.error_code is not None:
+            return _variant_error(name, metadata)
+        if template is None or key is None or match.error_code is not None:
             return match
-        return split_resolution(match.value, name, metadata, split)
+        return split_resolution(match, template, key)
 
     def versions(self) -> dict[str, str]:
         """Flag key -> version."""

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import json
 from bisect import bisect_right
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from types import MappingProxyType
 from typing import Any
 
 import mmh3
 
-from .keys import BUCKET_UNIT_KEY, SPLIT_ID_KEY, SPLIT_WEIGHTS_KEY
+from .keys import BUCKET_KEY_KEY, BUCKET_UNIT_KEY, SPLIT_ID_KEY, SPLIT_WEIGHTS_KEY
 
 MAX_WEIGHT_SUM = 2_147_483_647  # MaxInt32, flagd's limit on the sum of weights
 
@@ -86,6 +87,75 @@ def split_metadata(
     metadata[SPLIT_WEIGHTS_KEY] = weights_json(weights)
     metadata[BUCKET_UNIT_KEY] = unit
     return metadata
+
+
+@dataclass(frozen=True, slots=True)
+class SplitTemplate:
+    """What a split reports that does not depend on the bucketing key, built once per
+    (`fractional` node, weights, unit): the split's identity and the flag metadata with
+    the `voxroute.split_*` / `voxroute.bucket_unit` keys (read-only, shared)."""
+
+    split_id: str
+    weights: tuple[tuple[str, int], ...]
+    unit: str
+    metadata: Mapping[str, Any]
+
+    def info(self, key: str) -> SplitInfo:
+        """The `SplitInfo` of this split for bucketing key `key`."""
+        return new_split_info(self.split_id, self.weights, self.unit, key)
+
+
+def split_template(
+    base: Mapping[str, Any], split_id: str, weights: tuple[tuple[str, int], ...], unit: str
+) -> SplitTemplate:
+    """The template of one split over flag metadata `base`."""
+    metadata = MappingProxyType(split_metadata(base, split_id, weights, unit))
+    return SplitTemplate(split_id, weights, unit, metadata)
+
+
+class KeyedMetadata(Mapping[str, Any]):
+    """Read-only flag metadata of one split evaluation: the split's shared metadata
+    plus `voxroute.bucket_key`, without copying the shared part.
+
+    Equal to (and iterates like) the dict `{**base, BUCKET_KEY_KEY: key}`.
+    """
+
+    __slots__ = ("_base", "_key")
+
+    def __init__(self, base: Mapping[str, Any], key: str) -> None:
+        self._base, self._key = base, key
+
+    def __getitem__(self, name: str) -> Any:
+        if name == BUCKET_KEY_KEY:
+            return self._key
+        return self._base[name]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        if name == BUCKET_KEY_KEY:
+            return self._key
+        return self._base.get(name, default)
+
+    def __contains__(self, name: object) -> bool:
+        return name == BUCKET_KEY_KEY or name in self._base
+
+    def __iter__(self) -> Iterator[str]:
+        for name in self._base:
+            if name != BUCKET_KEY_KEY:
+                yield name
+        yield BUCKET_KEY_KEY
+
+    def __len__(self) -> int:
+        return len(self._base) + (BUCKET_KEY_KEY not in self._base)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Mapping):
+            return dict(self.items()) == dict(other.items())
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(dict(self.items()))
 
 
 def bucket_hash(key: str) -> int:

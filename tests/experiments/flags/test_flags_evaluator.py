@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import FrozenInstanceError
+import pickle
+from dataclasses import FrozenInstanceError, replace
 from typing import Any
 
 import pytest
@@ -17,7 +18,8 @@ from experiments.flags import (
     compile_flag_set,
 )
 from experiments.flags.evaluator import split_resolution
-from experiments.flags.fractional import new_split_info
+from experiments.flags.fractional import new_split_info, split_metadata, split_template
+from experiments.flags.keys import BUCKET_KEY_KEY, SPLIT_ID_KEY
 
 FLAGS: dict[str, Any] = {
     "metadata": {"flagSetId": "demo", "team": "voice"},
@@ -235,9 +237,39 @@ def test_a_change_of_set_metadata_changes_every_flag() -> None:
 
 
 def test_the_hot_path_split_resolution_equals_a_regular_one() -> None:
-    split = new_split_info("f/0123456789", (("a", 1), ("b", 3)), "targetingKey", "fs-1")
-    assert split == SplitInfo("f/0123456789", (("a", 1), ("b", 3)), "targetingKey", "fs-1")
-    fast = split_resolution("A", "a", {"k": 1}, split)
-    assert fast == Resolution("A", "a", Reason.SPLIT, None, None, {"k": 1}, split)
+    metadata: dict[str, Any] = {"k": 1, SPLIT_ID_KEY: "f/0123456789"}
+    template = split_template(metadata, "f/0123456789", (("a", 1), ("b", 3)), "targetingKey")
+    match = Resolution("A", "a", Reason.TARGETING_MATCH, None, None, metadata)
+    fast = split_resolution(match, template, "fs-1")
+    split = SplitInfo("f/0123456789", (("a", 1), ("b", 3)), "targetingKey", "fs-1")
+    assert fast.split == split == new_split_info(*_split_fields(split))
+    expected_metadata = {
+        **split_metadata(metadata, "f/0123456789", (("a", 1), ("b", 3)), "targetingKey"),
+        BUCKET_KEY_KEY: "fs-1",
+    }
+    assert fast.flag_metadata == expected_metadata
+    assert expected_metadata == fast.flag_metadata
+    assert dict(fast.flag_metadata) == expected_metadata
+    assert list(fast.flag_metadata.items()) == list(expected_metadata.items())
+    assert len(fast.flag_metadata) == len(expected_metadata)
+    assert fast.flag_metadata.get(BUCKET_KEY_KEY) == "fs-1"
+    assert fast.flag_metadata.get("missing") is None
+    assert "missing" not in fast.flag_metadata
+    assert BUCKET_KEY_KEY in fast.flag_metadata
+    regular = Resolution("A", "a", Reason.SPLIT, None, None, expected_metadata, split)
+    assert fast == regular
+    assert regular == fast
+    assert fast != Resolution("B", "b", Reason.SPLIT, None, None, expected_metadata, split)
+    assert isinstance(fast, Resolution)
+    assert repr(fast) == repr(regular)
+    assert pickle.loads(pickle.dumps(fast)) == regular  # noqa: S301 (our own bytes)
+    assert replace(fast, value="B") == replace(regular, value="B")
+    assert type(replace(fast, value="B")) is Resolution
     with pytest.raises(FrozenInstanceError):
         fast.value = "B"  # type: ignore[misc]
+    with pytest.raises(FrozenInstanceError):
+        fast._key = "other"  # type: ignore[attr-defined]
+
+
+def _split_fields(split: SplitInfo) -> tuple[str, tuple[tuple[str, int], ...], str, str]:
+    return split.split_id, split.weights, split.bucket_unit, split.bucket_key
