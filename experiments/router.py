@@ -36,6 +36,12 @@ META_SPLIT_WEIGHTS = "voxroute.split_weights"
 META_BUCKET_UNIT = "voxroute.bucket_unit"
 META_BUCKET_KEY = "voxroute.bucket_key"
 _PROVIDER_CACHE_LIMIT = 50_000
+_ASSIGNMENT_CACHE_LIMIT = 4_096
+_PER_SESSION_META = (META_SPLIT_ID, META_SPLIT_WEIGHTS, META_BUCKET_UNIT, META_BUCKET_KEY)
+"""Metadata keys whose presence makes an assignment particular to its session."""
+_NO_PARTS: dict[str, None] = dict.fromkeys(kind.value for kind in ProviderKind)
+_MODES: dict[str, Mode] = {mode.value: mode for mode in Mode}
+_PIPELINE = Mode.PIPELINE.value
 
 
 class FallbackReason(StrEnum):
@@ -98,14 +104,18 @@ class Router:
     """Chooses routes from flags (through an OpenFeature client) and a catalog.
 
     Resolved provider configs (catalog entry + tenant override) are cached per
-    tenant and provider; `invalidate()` clears the cache and is called whenever
-    the flags or the catalog change.
+    tenant and provider, and so are the assignments of flags that are not splits
+    (the same `Assignment` object for the same evaluation result and fallback);
+    `invalidate()` clears the caches and is called whenever the flags or the
+    catalog change.
     """
 
     def __init__(self, client: StringFlagClient, catalog: Catalog) -> None:
         self._client = client
         self._catalog = catalog
         self._providers: dict[tuple[str, str], Mapping[str, Any]] = {}
+        self._assignments: dict[tuple[Any, ...], Assignment] = {}
+        self._plans: dict[Mode, tuple[tuple[ProviderKind, str, str], ...]] = {}
 
     @property
     def catalog(self) -> Catalog:
@@ -117,6 +127,8 @@ class Router:
 
     def invalidate(self, *_: object) -> None:
         self._providers = {}
+        self._assignments = {}
+        self._plans = {}
 
     def select_route(self, context: RouteContext) -> RoutingDecision:
         """Decide the route of a session; raise `NoRouteError` when none can be built."""
@@ -126,14 +138,21 @@ class Router:
         fallbacks: list[Fallback] = []
         resolve = self._client.string_resolver()
         mode = self._mode(resolve, context, evaluation, assignments, fallbacks)
-        kinds = _kinds_for(mode)
-        parts: dict[str, Mapping[str, Any] | None] = {kind.value: None for kind in ProviderKind}
-        for kind in kinds:
-            flag_key = catalog.routing[kind.value]
+        plan = self._plans.get(mode)
+        if plan is None:
+            plan = tuple(
+                (kind, kind.value, catalog.routing[kind.value]) for kind in _kinds_for(mode)
+            )
+            self._plans[mode] = plan
+        parts: dict[str, Mapping[str, Any] | None] = dict(_NO_PARTS)
+        tenant_id = context.tenant_id
+        providers = self._providers
+        for kind, part, flag_key in plan:
             details = resolve(flag_key, "", evaluation)
             provider_id, fallback = self._choose(kind, flag_key, details, context, fallbacks)
-            assignments.append(_assignment(flag_key, details, fallback))
-            parts[kind.value] = self._provider(provider_id, context.tenant_id)
+            assignments.append(self._assignment(flag_key, details, fallback))
+            provider = providers.get((tenant_id, provider_id))
+            parts[part] = self._provider(provider_id, tenant_id) if provider is None else provider
         return RoutingDecision(mode, parts, tuple(assignments), tuple(fallbacks))
 
     def _mode(
@@ -147,13 +166,14 @@ class Router:
         flag_key = self._catalog.routing["mode"]
         details = resolve(flag_key, "", evaluation)
         problem = _flag_problem(details)
-        if problem is None and details.value not in Mode.__members__.values():
-            problem = (FallbackReason.UNKNOWN_PROVIDER, f"{details.value!r} is not a mode")
         if problem is None:
-            assignments.append(_assignment(flag_key, details))
-            return Mode(details.value)
-        fallback = Fallback("mode", flag_key, *problem, details.value or None, Mode.PIPELINE.value)
-        assignments.append(_assignment(flag_key, details, fallback))
+            mode = _MODES.get(details.value)
+            if mode is not None:
+                assignments.append(self._assignment(flag_key, details))
+                return mode
+            problem = (FallbackReason.UNKNOWN_PROVIDER, f"{details.value!r} is not a mode")
+        fallback = Fallback("mode", flag_key, *problem, details.value or None, _PIPELINE)
+        assignments.append(self._assignment(flag_key, details, fallback))
         self._fall_back(fallback, context, fallbacks)
         return Mode.PIPELINE
 
@@ -214,6 +234,34 @@ class Router:
             fallback.used,
             extra={**context.as_log_context(), "flag_key": fallback.flag_key},
         )
+
+    def _assignment(
+        self, flag_key: str, details: FlagEvaluationDetails[str], fallback: Fallback | None = None
+    ) -> Assignment:
+        """`_assignment(...)`, the same object for the same fields when the flag is no split."""
+        meta = details.flag_metadata
+        for name in _PER_SESSION_META:
+            if name in meta:
+                return _assignment(flag_key, details, fallback)
+        error_code = details.error_code
+        key = (
+            flag_key,
+            str(meta.get(META_VERSION, "")),
+            details.variant,
+            details.value or None,
+            str(details.reason or ""),
+            None if error_code is None else str(error_code),
+            None if fallback is None else fallback.reason.value,
+            None if fallback is None else fallback.used,
+        )
+        cache = self._assignments
+        assignment = cache.get(key)
+        if assignment is None:
+            assignment = Assignment(*key[:6], None, None, None, None, key[6], key[7])
+            if len(cache) >= _ASSIGNMENT_CACHE_LIMIT:
+                cache.clear()
+            cache[key] = assignment
+        return assignment
 
     def _provider(self, provider_id: str, tenant_id: str) -> Mapping[str, Any]:
         key = (tenant_id, provider_id)

@@ -75,22 +75,55 @@ class SessionService:
 def session_document(
     context: RouteContext, decision: RoutingDecision, now_ms: int
 ) -> dict[str, Any]:
-    """The session as the API returns it."""
-    created_at = datetime.fromtimestamp(now_ms / 1000, tz=UTC).isoformat(timespec="milliseconds")
+    """The session as the API returns it; nested objects may be shared with other
+    documents (the route's providers, unsplit assignments): read them, do not change them."""
     return {
         "session_id": context.session_id,
         "tenant_id": context.tenant_id,
         "region": context.region,
-        "created_at": created_at.replace("+00:00", "Z"),
+        "created_at": _created_at(now_ms),
         "features": dict(context.features),
         "attributes": dict(context.attributes),
-        "route": decision.route_dict(),
+        "route": {"mode": decision.mode.value, **decision.parts},
         "assignments": [_assignment_dict(a) for a in decision.assignments],
         "fallbacks": [fallback.to_dict() for fallback in decision.fallbacks],
     }
 
 
+_last_second: list[tuple[int, str]] = [(0, "1970-01-01T00:00:00")]
+"""The last second formatted by `_created_at` and its text (to the second)."""
+
+
+def _created_at(now_ms: int) -> str:
+    """`now_ms` as ISO 8601 UTC with milliseconds and `Z`: `2026-01-02T03:04:05.678Z`."""
+    second, millis = divmod(now_ms, 1000)
+    last_second, text = _last_second[0]
+    if last_second != second:
+        text = datetime.fromtimestamp(second, tz=UTC).isoformat(timespec="seconds")[:-6]
+        _last_second[0] = (second, text)
+    return f"{text}.{millis:03d}Z"
+
+
+_ASSIGNMENT_DICT_LIMIT = 4_096
+_assignment_dicts: dict[int, tuple[Assignment, dict[str, Any]]] = {}
+"""The document form of assignments without a split, by the id of the (router-cached,
+hence shared) `Assignment`; the entry keeps its assignment alive so the id stays its."""
+
+
 def _assignment_dict(assignment: Assignment) -> dict[str, Any]:
+    if assignment.split_id is not None:
+        return _new_assignment_dict(assignment)
+    entry = _assignment_dicts.get(id(assignment))
+    if entry is not None and entry[0] is assignment:
+        return entry[1]
+    body = _new_assignment_dict(assignment)
+    if len(_assignment_dicts) >= _ASSIGNMENT_DICT_LIMIT:
+        _assignment_dicts.clear()
+    _assignment_dicts[id(assignment)] = (assignment, body)
+    return body
+
+
+def _new_assignment_dict(assignment: Assignment) -> dict[str, Any]:
     body: dict[str, Any] = {
         "flag_key": assignment.flag_key,
         "variant": assignment.variant,

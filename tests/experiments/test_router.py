@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 
+import orjson
 import pytest
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.exception import ErrorCode
@@ -14,7 +16,9 @@ from openfeature.flag_evaluation import FlagEvaluationDetails, Reason
 from experiments.catalog import Catalog, load_catalog
 from experiments.context import RouteContext
 from experiments.errors import NoRouteError
+from experiments.events import AssignmentEvent
 from experiments.router import FallbackReason, Router, StringResolver
+from experiments.sessions import session_document
 from experiments.telemetry import ROUTE_FALLBACKS
 
 CATALOG = Path(__file__).resolve().parents[2] / "experiments" / "defaults" / "catalog.yaml"
@@ -200,3 +204,94 @@ def test_provider_configs_are_cached_until_invalidated(catalog: Catalog) -> None
     assert router.select_route(_ctx()).parts["tts"] is first
     router.invalidate()
     assert router.select_route(_ctx()).parts["tts"] is not first
+
+
+def test_unsplit_assignments_are_shared_until_invalidated(catalog: Catalog) -> None:
+    router = Router(ScriptedClient(PIPELINE), catalog)
+    first = router.select_route(_ctx()).assignments
+    again = router.select_route(_ctx()).assignments
+    assert all(a is b for a, b in zip(first, again, strict=True))
+    router.invalidate()
+    fresh = router.select_route(_ctx()).assignments
+    assert fresh == first
+    assert all(a is not b for a, b in zip(first, fresh, strict=True))
+
+
+_SPLIT = FlagEvaluationDetails(
+    "stt-provider",
+    "assemblyai/universal-streaming",
+    variant="assemblyai",
+    flag_metadata={
+        "voxroute.flag_version": 7,
+        "voxroute.split_id": "stt-split",
+        "voxroute.split_weights": '{"assemblyai": 50, "deepgram": 50}',
+        "voxroute.bucket_unit": "session_id",
+        "voxroute.bucket_key": "call-1",
+    },
+    reason=Reason.SPLIT,
+)
+_UNKNOWN = FlagEvaluationDetails(
+    "vad-provider", "nobody/none", variant="x", flag_metadata={"voxroute.flag_version": "3"},
+    reason=Reason.TARGETING_MATCH,
+)  # fmt: skip
+EXPECTED_DOCUMENT = (
+    b'{"session_id":"call-1","tenant_id":"acme","region":"eu","created_at":'
+    b'"2026-03-04T05:06:07.089Z","features":{"s2s":false},"attributes":{"plan":"pro"},'
+    b'"route":{"mode":"pipeline","stt":{"id":"assemblyai/universal-streaming","kind":"'
+    b'stt","vendor":"assemblyai","model":"universal-streaming","config":{"language":"e'
+    b'n","end_of_turn_confidence_threshold":0.7}},"tts":{"id":"cartesia/sonic-2","kind'
+    b'":"tts","vendor":"cartesia","model":"sonic-2","config":{"voice_id":"acme-brand-v'
+    b'oice","sample_rate":16000}},"s2s":null,"vad":{"id":"silero","kind":"vad","vendor'
+    b'":"silero","model":"silero-vad","config":{"confidence":0.7,"start_secs":0.2,"sto'
+    b'p_secs":0.8}},"turn_detection":{"id":"smart-turn","kind":"turn_detection","vendo'
+    b'r":"pipecat","model":"smart-turn-v3","config":{"stop_secs":3.0}}},"assignments":'
+    b'[{"flag_key":"voice-mode","variant":"pipeline","value":"pipeline","reason":"STAT'
+    b'IC","flag_version":""},{"flag_key":"stt-provider","variant":"assemblyai","value"'
+    b':"assemblyai/universal-streaming","reason":"SPLIT","flag_version":"7","split":{"'
+    b'id":"stt-split","weights":{"assemblyai":50,"deepgram":50},"bucket_unit":"session'
+    b'_id","bucket_key":"call-1"}},{"flag_key":"tts-provider","variant":"cartesia/soni'
+    b'c-2","value":"cartesia/sonic-2","reason":"STATIC","flag_version":""},{"flag_key"'
+    b':"vad-provider","variant":"x","value":"nobody/none","reason":"TARGETING_MATCH","'
+    b'flag_version":"3"},{"flag_key":"turn-detector","variant":"smart-turn","value":"s'
+    b'mart-turn","reason":"STATIC","flag_version":""}],"fallbacks":[{"part":"vad","fla'
+    b'g_key":"vad-provider","reason":"unknown_provider","detail":"unknown provider \'no'
+    b'body/none\'","requested":"nobody/none","used":"silero"}]}'
+)
+EXPECTED_ASSIGNMENTS = (
+    b'[["voice-mode","","pipeline","pipeline","STATIC",null,null,null,null,null,null,n'
+    b'ull],["stt-provider","7","assemblyai","assemblyai/universal-streaming","SPLIT",n'
+    b'ull,"session_id","call-1","stt-split",[["assemblyai",50],["deepgram",50]],null,n'
+    b'ull],["tts-provider","","cartesia/sonic-2","cartesia/sonic-2","STATIC",null,null'
+    b',null,null,null,null,null],["vad-provider","3","x","nobody/none","TARGETING_MATC'
+    b'H",null,null,null,null,null,"unknown_provider","silero"],["turn-detector","","sm'
+    b'art-turn","smart-turn","STATIC",null,null,null,null,null,null,null]]'
+)
+
+
+def test_the_session_document_and_stream_entry_are_byte_for_byte_stable(
+    catalog: Catalog,
+) -> None:
+    answers = {**PIPELINE, "stt-provider": _SPLIT, "vad-provider": _UNKNOWN}
+    router = Router(ScriptedClient(answers), catalog)
+    context = RouteContext("call-1", "acme", "eu", {"s2s": False}, {"plan": "pro"})
+    now_ms = 1_772_600_767_089  # 2026-03-04T05:06:07.089Z
+    for _ in range(3):  # the first call fills the caches, the later ones use them
+        decision = router.select_route(context)
+        assert orjson.dumps(session_document(context, decision, now_ms)) == EXPECTED_DOCUMENT
+        event = AssignmentEvent("e1", "call-1", "acme", "eu", now_ms, decision.assignments)
+        assert event.encode()["assignments"] == EXPECTED_ASSIGNMENTS
+    assert (
+        AssignmentEvent.decode({k.encode(): v for k, v in event.encode().items()}).assignments
+        == decision.assignments
+    )
+
+
+@pytest.mark.parametrize(
+    "now_ms", [0, 999, 1_000, 1_772_600_767_089, 1_772_600_767_999, 86_399_999]
+)
+def test_created_at_is_iso_8601_utc_with_milliseconds(catalog: Catalog, now_ms: int) -> None:
+    decision = Router(ScriptedClient(PIPELINE), catalog).select_route(_ctx())
+    for _ in range(2):
+        created_at = session_document(_ctx(), decision, now_ms)["created_at"]
+        iso = datetime.fromtimestamp(now_ms / 1000, tz=UTC).isoformat(timespec="milliseconds")
+        assert created_at == iso.replace("+00:00", "Z")
