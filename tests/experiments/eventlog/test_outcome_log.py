@@ -138,7 +138,9 @@ async def test_the_dedupe_set_expires_with_the_session(
     await outcomes.append_outcomes([outcome("s-1"), outcome("s-1")])
     session_ttl = sync_redis.pttl(outcomes.keys.session_key("s-1"))
     seen_ttl = sync_redis.pttl(outcomes.keys.seen_key("s-1"))
-    assert 3_500_000 < seen_ttl <= session_ttl <= 3_600_000
+    # The set takes the session's PTTL inside the script; the PEXPIRE that follows
+    # may run in the next millisecond, so it can outlive the session by 1 ms.
+    assert 3_500_000 < seen_ttl <= session_ttl + 1 <= 3_600_001
     assert session_ttl - seen_ttl < 1000
 
 
