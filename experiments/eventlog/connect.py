@@ -9,6 +9,9 @@ so that a Redis that is away fails calls quickly instead of hanging.
 
 from __future__ import annotations
 
+from typing import Any
+
+import hiredis
 import redis
 import redis.asyncio as aioredis
 from redis.backoff import ExponentialWithJitterBackoff
@@ -18,6 +21,22 @@ CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 
 AsyncClient = aioredis.Redis | aioredis.RedisCluster
 SyncClient = redis.Redis | redis.RedisCluster
+
+
+class HiredisPackingConnection(aioredis.Connection):
+    """A TCP connection that packs commands with hiredis (C) instead of redis-py's
+    Python packer, as redis-py's sync client already does. Arguments are encoded
+    by the same encoder first, so what reaches Redis is byte for byte the same;
+    packing a script call with a dozen arguments costs a few microseconds less."""
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        if isinstance(args[0], str):
+            args = (*args[0].encode().split(), *args[1:])
+        elif b" " in args[0]:
+            args = (*args[0].split(), *args[1:])
+        encode = self.encoder.encode
+        packed: bytes = hiredis.pack_command(tuple(encode(arg) for arg in args))  # type: ignore[no-untyped-call]
+        return [packed]
 
 
 def split_cluster_url(url: str) -> tuple[bool, str]:
@@ -40,11 +59,15 @@ def async_client(
             socket_connect_timeout=connect_timeout_s,
             retry=retry,
         )
+    extra: dict[str, Any] = {}
+    if plain.startswith("redis://"):  # TCP without TLS: unix:// and rediss:// keep theirs
+        extra["connection_class"] = HiredisPackingConnection
     return aioredis.Redis.from_url(
         plain,
         socket_timeout=socket_timeout_s,
         socket_connect_timeout=connect_timeout_s,
         retry=retry,
+        **extra,
     )
 
 
