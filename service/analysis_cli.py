@@ -11,6 +11,7 @@ from experiments.config import load_routing_config
 from experiments.metrics import load_metric_registry
 
 from .analysis_jobs import AnalysisOptions, run_analysis
+from .flag_management import current_flag_set
 from .settings import Settings
 
 
@@ -19,7 +20,8 @@ def add_analysis_parsers(sub: Any) -> None:
     analyze = sub.add_parser(
         "analyze",
         help="compare the cohorts of an experiment (reads VOXROUTE_REDIS_URL, else the "
-        "embedded Redis's data)",
+        "embedded Redis's data, and the flags where the server reads them: the Redis flag "
+        "store in redis mode, else VOXROUTE_FLAGS_PATH)",
     )
     analyze.add_argument("flag_key")
     analyze.add_argument("--format", choices=("table", "json"), default="table")
@@ -53,8 +55,9 @@ def _analyze(args: argparse.Namespace) -> int:
     )  # fmt: skip
     with ExitStack() as stack:
         url = settings.redis_url or _embedded_url(settings, stack)
+        flag_set = current_flag_set(settings, url, config)
         result = run_analysis(
-            url, config.flag_set, args.flag_key, load_metric_registry(settings.metrics_path),
+            url, flag_set, args.flag_key, load_metric_registry(settings.metrics_path),
             options, key_prefix=settings.key_prefix, shards=settings.shards,
         )  # fmt: skip
     sys.stdout.write(result.to_json(indent=True) if args.format == "json" else result.to_text())

@@ -11,12 +11,13 @@ keeps the provider current, in Redis mode or file mode.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
 
 from experiments.config import RoutingConfig
-from experiments.errors import StorageUnavailableError
+from experiments.errors import ExperimentError, StorageUnavailableError
 from experiments.flag_store import (
     FileFlagStore,
     FlagFileWatcher,
@@ -25,7 +26,7 @@ from experiments.flag_store import (
     RedisFlagStore,
     load_flag_file,
 )
-from experiments.flags import VoxrouteProvider
+from experiments.flags import CompiledFlagSet, VoxrouteProvider
 
 from .settings import Settings
 
@@ -38,6 +39,48 @@ def flag_store_mode(settings: Settings) -> str:
         return settings.flag_store
     has_admin = settings.admin_token is not None or settings.admin_keys is not None
     return "redis" if has_admin else "file"
+
+
+def open_redis_flag_store(settings: Settings, redis_url: str) -> RedisFlagStore:
+    """The Redis flag store of a process with `settings` on `redis_url`."""
+    return RedisFlagStore.from_url(
+        redis_url, prefix=settings.key_prefix, socket_timeout_s=settings.redis_timeout_s
+    )
+
+
+def _refused(store: RedisFlagStore, sync: FlagSync) -> str:
+    return f"the flags in {store.name} are refused here: {sync.last_error}"
+
+
+def current_flag_set(settings: Settings, redis_url: str, config: RoutingConfig) -> CompiledFlagSet:
+    """The flag set a server with `settings` on `redis_url` serves now, for a process
+    that does not follow the store (the `analyze` CLI; no running event loop).
+
+    file mode: `config.flag_set` (the file). redis mode: the store's newest set,
+    read and validated against `config.catalog` by `FlagSync.refresh`, as a server
+    does; while the store is still empty, the file it would be seeded from.
+    Raises `ExperimentError` when the stored set is refused (a server would not
+    start on it) and `StorageUnavailableError` when the store cannot be read.
+    """
+    if flag_store_mode(settings) == "file":
+        return config.flag_set
+    return asyncio.run(_stored_flag_set(settings, redis_url, config))
+
+
+async def _stored_flag_set(
+    settings: Settings, redis_url: str, config: RoutingConfig
+) -> CompiledFlagSet:
+    store = open_redis_flag_store(settings, redis_url)
+    provider = VoxrouteProvider(config.flag_set)
+    sync = FlagSync(store, provider, config.catalog)
+    sync.applied_version = 0  # an empty store (version 0): the file it would be seeded from
+    try:
+        await sync.refresh()
+    finally:
+        await store.aclose()
+    if sync.last_error is not None:
+        raise ExperimentError(_refused(store, sync), context={"store": store.name})
+    return provider.compiled
 
 
 @dataclass
@@ -70,9 +113,7 @@ class FlagManagement:
     async def _redis(
         cls, settings: Settings, url: str, provider: VoxrouteProvider, config: RoutingConfig
     ) -> FlagManagement:
-        store = RedisFlagStore.from_url(
-            url, prefix=settings.key_prefix, socket_timeout_s=settings.redis_timeout_s
-        )
+        store = open_redis_flag_store(settings, url)
         sync = FlagSync(store, provider, config.catalog, interval_s=settings.flag_sync_interval_s)
         manager = FlagManager(store, config.catalog, on_publish=sync.apply)
         try:
@@ -85,7 +126,7 @@ class FlagManagement:
                 "flags: %s; serving %s until the store answers", exc, settings.flags_path
             )
         if sync.last_error is not None:
-            raise RuntimeError(f"the flags in {store.name} are refused here: {sync.last_error}")
+            raise RuntimeError(_refused(store, sync))
         sync.start()
         return cls("redis", manager, sync=sync)
 

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import redis
 
+from experiments.config import load_routing_config
 from service.cli import main
-from service.settings import Settings
+from service.flag_management import current_flag_set
+from service.main import create_app
+from service.runtime import Runtime
+from service.settings import Settings, get_settings
 
 SESSIONS = 300
 
@@ -86,3 +93,63 @@ async def test_the_cli_analyze_prints_the_same_numbers_as_json(
     assert cli == http
     assert main(["analyze", "stt-provider"]) == 0
     assert "deepgram-nova-3" in capsys.readouterr().out
+
+
+async def test_the_cli_analyze_reads_the_flags_from_the_redis_store(
+    redis_url: str,
+    prefix: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """In redis mode the CLI analyses with the flag set the server serves, the stored
+    one: after a change through /v1/flags it takes the new control from the stored
+    flag's metadata, not the file's (`deepgram-nova-3`)."""
+    token = "analyst-token"
+    settings = Settings(
+        redis_url=redis_url,
+        key_prefix=prefix,
+        data_dir=tmp_path / "voxroute",
+        admin_token=token,  # type: ignore[arg-type]
+    )
+    runtime = await Runtime.start(settings)
+    app = create_app(settings, runtime)
+    app.dependency_overrides[get_settings] = lambda: settings
+    admin = {"authorization": f"Bearer {token}"}
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://voxroute"
+        ) as client:
+            await _populate(client)
+            got = await client.get("/v1/flags/stt-provider", headers=admin)
+            document = got.json()
+            assert document["definition"]["metadata"]["control"] == "deepgram-nova-3"
+            document["definition"]["metadata"]["control"] = "assemblyai-universal"
+            changed = await client.put(
+                "/v1/flags/stt-provider",
+                json=document,
+                params={"reason": "AssemblyAI is the incumbent"},
+                headers={**admin, "if-match": got.headers["etag"]},
+            )
+            assert changed.status_code == 200, changed.text
+            http = (await client.get("/v1/experiments/stt-provider/results")).json()
+    finally:
+        await runtime.stop()
+    monkeypatch.setenv("VOXROUTE_REDIS_URL", redis_url)
+    monkeypatch.setenv("VOXROUTE_KEY_PREFIX", prefix)
+    monkeypatch.setenv("VOXROUTE_ADMIN_TOKEN", token)  # VOXROUTE_FLAG_STORE=auto: redis
+    code = await asyncio.to_thread(main, ["analyze", "stt-provider", "--format", "json"])
+    assert code == 0
+    cli = json.loads(capsys.readouterr().out)
+    assert {period["control"] for period in cli["periods"]} == {"assemblyai-universal"}
+    assert cli == http
+
+
+def test_on_an_empty_redis_store_the_cli_takes_the_file_it_would_be_seeded_from(
+    redis_url: str, prefix: str
+) -> None:
+    settings = Settings(redis_url=redis_url, key_prefix=prefix, flag_store="redis")
+    config = load_routing_config(settings.flags_path, settings.catalog_path)
+    assert current_flag_set(settings, redis_url, config) is config.flag_set
+    with redis.Redis.from_url(redis_url) as conn:
+        assert list(conn.scan_iter(match=f"{prefix}:*")) == []  # read only: nothing seeded
