@@ -18,7 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
-from faults import REDIS_SERVER, Accepted, Load, RedisProcess, VoxrouteProcess, wait_for
+from faults import Accepted, Load, VoxrouteProcess
+from redis_process import REDIS_SERVER, RedisProcess, wait_for
 
 from experiments.eventlog import KeyLayout
 from experiments.events import AssignmentEvent, OutcomeEvent

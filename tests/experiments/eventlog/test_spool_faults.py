@@ -5,10 +5,6 @@ each session's outcomes in the order they were accepted."""
 from __future__ import annotations
 
 import asyncio
-import shutil
-import signal
-import socket
-import subprocess
 import time
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Iterator
@@ -17,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from redis_process import REDIS_SERVER, RedisProcess
 
 from experiments.eventlog import KeyLayout, RedisSessionLog
 from experiments.eventlog.outcome_log import RedisOutcomeLog
@@ -24,7 +21,6 @@ from experiments.eventlog.spool import DiskSpool
 from experiments.eventlog.spool_replay import SpooledLogs
 from experiments.events import Assignment, AssignmentEvent, OutcomeEvent, OutcomeKind
 
-REDIS_SERVER = shutil.which("redis-server")
 pytestmark = [
     pytest.mark.redis,
     pytest.mark.timeout(60),
@@ -37,47 +33,6 @@ TURNS = 3
 
 
 @dataclass
-class RedisServer:
-    """A redis-server of our own: AOF with an fsync per write, in `folder`."""
-
-    folder: Path
-    port: int
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        assert REDIS_SERVER is not None
-        self.process = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.folder),
-             "--logfile", "redis.log"],
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        deadline = time.monotonic() + 10
-        with redis.Redis(port=self.port, socket_timeout=0.2, socket_connect_timeout=0.2) as conn:
-            while True:
-                try:
-                    conn.ping()
-                    return
-                except (redis.RedisError, OSError):
-                    assert time.monotonic() < deadline, "redis-server did not start"
-                    time.sleep(0.02)
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-
-
-@dataclass
 class Accepted:
     """What the logs answered for: assignment event ids, outcome ids in order per session."""
 
@@ -87,24 +42,16 @@ class Accepted:
     done: int = 0
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[RedisServer]:
+def server(tmp_path: Path) -> Iterator[RedisProcess]:
     (tmp_path / "redis").mkdir()
-    started = RedisServer(tmp_path / "redis", free_port())
-    started.start()
+    started = RedisProcess(tmp_path / "redis").start()
     yield started
     started.stop()
 
 
 @pytest.fixture
-async def logs(server: RedisServer, tmp_path: Path) -> AsyncIterator[SpooledLogs]:
+async def logs(server: RedisProcess, tmp_path: Path) -> AsyncIterator[SpooledLogs]:
     keys = KeyLayout(prefix=PREFIX)
     timeouts = {"socket_timeout_s": 0.3, "connect_timeout_s": 0.3}
     opened = await SpooledLogs.open(
@@ -169,7 +116,7 @@ def recorded(url: str) -> tuple[list[str], list[tuple[str, str]]]:
 
 
 async def test_sigkill_of_redis_under_load_loses_and_duplicates_nothing(
-    server: RedisServer, logs: SpooledLogs
+    server: RedisProcess, logs: SpooledLogs
 ) -> None:
     accepted = Accepted()
     workers = [
