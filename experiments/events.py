@@ -32,10 +32,10 @@ and `used`) decodes with both None, an entry without `context` with empty
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -49,12 +49,30 @@ ASSIGNMENT_FIELDS = (
     "context",
 )  # fmt: skip
 _VERSION = str(SCHEMA_VERSION).encode()
+T = TypeVar("T")
 
 
 class EventDecodeError(ExperimentError):
     """A stream entry is not an event this version of voxroute can read."""
 
     code = ErrorCode.INVALID_INPUT
+
+
+def _fast_constructor(cls: type[T]) -> Callable[..., T]:
+    """A positional constructor of the frozen slots dataclass `cls` that sets
+    the slots directly, for decoding: a frozen dataclass's `__init__` goes
+    through `object.__setattr__` per field, which made construction about half
+    of the time of decoding an event (1.4 against 0.8 µs, measured). It takes
+    every field in declaration order and checks nothing, like `__init__`."""
+    names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+    namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
+    namespace.update({f"_set{i}": cls.__dict__[name].__set__ for i, name in enumerate(names)})
+    body = "".join(f"    _set{i}(obj, {name})\n" for i, name in enumerate(names))
+    source = f"def make({', '.join(names)}):\n    obj = _new(_cls)\n{body}    return obj\n"
+    exec(source, namespace)  # noqa: S102 (source made of field names only, as dataclasses does)
+    make: Callable[..., T] = namespace["make"]
+    make.__qualname__ = make.__name__ = f"_new_{cls.__name__}"
+    return make
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +125,7 @@ class Assignment:
             raise ValueError(f"an assignment row has 12 values (or 10), got {len(row)}")
         if weights is not None:
             weights = tuple(map(tuple, weights))
-        return cls(
+        return _new_assignment(
             key, version, variant, value, reason, error, unit, bucket_key, split, weights,
             fallback, used,
         )  # fmt: skip
@@ -156,23 +174,60 @@ class AssignmentEvent:
                 f"{fields.get(b'v')!r} is not an assignment event of version {SCHEMA_VERSION}"
             )
         try:
-            rows = orjson.loads(fields[b"assignments"])
-            context = fields.get(b"context")
-            features, attributes = ({}, {}) if context is None else orjson.loads(context)
-            if not isinstance(features, dict) or not isinstance(attributes, dict):
-                raise TypeError(f"context is not [features, attributes]: {context!r}")
-            return cls(
-                fields[b"event_id"].decode(),
-                fields[b"session_id"].decode(),
-                fields[b"tenant_id"].decode(),
-                fields[b"region"].decode(),
-                int(fields[b"ts_ms"]),
-                tuple([_from_row(row) for row in rows]),
-                features,
-                attributes,
+            return _assignment_event(
+                (
+                    ASSIGNMENT_TYPE,
+                    _VERSION,
+                    fields[b"event_id"],
+                    fields[b"session_id"],
+                    fields[b"tenant_id"],
+                    fields[b"region"],
+                    fields[b"ts_ms"],
+                    fields[b"assignments"],
+                    fields.get(b"context"),
+                )
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise EventDecodeError(f"malformed assignment event: {exc!r}") from exc
+
+    @classmethod
+    def decode_entry(cls, entry: Sequence[bytes]) -> AssignmentEvent:
+        """Like `decode`, from the flat `[field, value, field, value, ...]` list
+        of a stream entry as Redis replies it (XRANGE without building a dict).
+        An entry in the current field order is read by position; any other
+        (an older event, another type, a malformed entry) goes through `decode`."""
+        if entry[0::2] != _ASSIGNMENT_KEYS:
+            return cls.decode(_as_fields(entry))
+        values = entry[1::2]
+        if values[0] != ASSIGNMENT_TYPE or values[1] != _VERSION:
+            return cls.decode(_as_fields(entry))
+        try:
+            return _assignment_event(values)
+        except (ValueError, TypeError) as exc:
+            raise EventDecodeError(f"malformed assignment event: {exc!r}") from exc
+
+
+def _assignment_event(values: Sequence[Any]) -> AssignmentEvent:
+    """The event of an entry's values in `ASSIGNMENT_FIELDS` order (`context` may be None)."""
+    _, _, event_id, session_id, tenant_id, region, ts_ms, assignments, context = values
+    rows = orjson.loads(assignments)
+    features, attributes = ({}, {}) if context is None else orjson.loads(context)
+    if not isinstance(features, dict) or not isinstance(attributes, dict):
+        raise TypeError(f"context is not [features, attributes]: {context!r}")
+    return _new_assignment_event(
+        event_id.decode(),
+        session_id.decode(),
+        tenant_id.decode(),
+        region.decode(),
+        int(ts_ms),
+        tuple([_from_row(row) for row in rows]),
+        features,
+        attributes,
+    )
+
+
+def _as_fields(entry: Sequence[bytes]) -> dict[bytes, bytes]:
+    return dict(zip(entry[0::2], entry[1::2], strict=True))
 
 
 _from_row = Assignment.from_row
@@ -236,23 +291,64 @@ class OutcomeEvent:
 
     @classmethod
     def decode(cls, fields: Mapping[bytes, bytes]) -> OutcomeEvent:
+        """Rebuild an event from stream entry fields; raise `EventDecodeError`
+        when the entry is of another type, another schema version or malformed."""
         if fields.get(b"type") != OUTCOME_TYPE or fields.get(b"v") != _VERSION:
             raise EventDecodeError(
                 f"stream entry of type {fields.get(b'type')!r}, schema version "
                 f"{fields.get(b'v')!r} is not an outcome event of version {SCHEMA_VERSION}"
             )
         try:
-            turn = fields[b"turn"]
-            return cls(
-                fields[b"event_id"].decode(),
-                fields[b"session_id"].decode(),
-                fields[b"tenant_id"].decode(),
-                int(fields[b"ts_ms"]),
-                OutcomeKind(fields[b"kind"].decode()),
-                int(turn) if turn else None,
-                tuple(
-                    (str(name), float(value)) for name, value in orjson.loads(fields[b"metrics"])
-                ),
+            return _outcome_event(
+                (
+                    OUTCOME_TYPE,
+                    _VERSION,
+                    *(fields[name] for name in OUTCOME_FIELDS[2:]),
+                )
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise EventDecodeError(f"malformed outcome event: {exc!r}") from exc
+
+    @classmethod
+    def decode_entry(cls, entry: Sequence[bytes]) -> OutcomeEvent:
+        """Like `decode`, from the flat `[field, value, ...]` list of a stream
+        entry as Redis replies it; see `AssignmentEvent.decode_entry`."""
+        if entry[0::2] != _OUTCOME_KEYS:
+            return cls.decode(_as_fields(entry))
+        values = entry[1::2]
+        if values[0] != OUTCOME_TYPE or values[1] != _VERSION:
+            return cls.decode(_as_fields(entry))
+        try:
+            return _outcome_event(values)
+        except (ValueError, TypeError) as exc:
+            raise EventDecodeError(f"malformed outcome event: {exc!r}") from exc
+
+
+def outcome_kind(text: bytes) -> OutcomeKind:
+    """The `OutcomeKind` of a stream entry's `kind` field; `ValueError` if none."""
+    kind = _KINDS.get(text)
+    if kind is None:
+        raise ValueError(f"{text!r} is not an outcome kind ({', '.join(OutcomeKind)})")
+    return kind
+
+
+def _outcome_event(values: Sequence[bytes]) -> OutcomeEvent:
+    """The event of an entry's values in `OUTCOME_FIELDS` order."""
+    _, _, event_id, session_id, tenant_id, ts_ms, kind, turn, metrics = values
+    return _new_outcome_event(
+        event_id.decode(),
+        session_id.decode(),
+        tenant_id.decode(),
+        int(ts_ms),
+        outcome_kind(kind),
+        int(turn) if turn else None,
+        tuple([(name, float(value)) for name, value in orjson.loads(metrics)]),
+    )
+
+
+_new_assignment = _fast_constructor(Assignment)
+_new_assignment_event = _fast_constructor(AssignmentEvent)
+_new_outcome_event = _fast_constructor(OutcomeEvent)
+_KINDS = {kind.value.encode(): kind for kind in OutcomeKind}
+_ASSIGNMENT_KEYS = [name.encode() for name in ASSIGNMENT_FIELDS]
+_OUTCOME_KEYS = list(OUTCOME_FIELDS)

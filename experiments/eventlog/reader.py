@@ -6,6 +6,13 @@ one stream id for all shards can miss an entry that a slower shard wrote later
 in the same millisecond with a lower sequence number; `advance_position` keeps
 one position per shard, which never misses anything.
 
+`read_assignment_pages` / `read_outcome_pages` give the same entries as
+columns (`pages`), for bulk readers such as the analysis loader.
+
+On a plain Redis client the reader takes XRANGE replies as Redis sends them
+(flat `[field, value, ...]` lists, no dict per entry) and decodes them by
+position (`AssignmentEvent.decode_entry`).
+
 `consumer.StreamConsumer` reads continuously through a consumer group.
 """
 
@@ -17,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from itertools import islice
 from types import TracebackType
-from typing import TypeVar, cast
+from typing import Any, Generic, NamedTuple, TypeVar, cast
 
 from redis import Redis, RedisCluster
 
@@ -25,12 +32,17 @@ from ..events import AssignmentEvent, EventDecodeError, OutcomeEvent
 from ._common import parse_stream_id
 from .connect import sync_client
 from .keys import KeyLayout
+from .pages import AssignmentPage, OutcomePage
 from .protocols import StreamPosition
 
 SyncRedis = Redis | RedisCluster
-_Page = list[tuple[bytes, dict[bytes, bytes]]]
-_Entry = tuple[tuple[int, int], bytes, dict[bytes, bytes], int]  # (order, id, fields, shard)
+Fields = list[bytes] | dict[bytes, bytes]
+"""A stream entry's fields: the flat `[field, value, ...]` reply, or (from a
+cluster client, whose replies go through redis-py's parser) a dict."""
+_Page = list[tuple[bytes, Fields]]
+_Entry = tuple[tuple[int, int], bytes, Fields, int]  # (order, id, fields, shard)
 E = TypeVar("E", AssignmentEvent, OutcomeEvent)
+P = TypeVar("P")
 
 
 class StreamReader:
@@ -45,6 +57,7 @@ class StreamReader:
         self.keys = keys or KeyLayout()
         self._client = client
         self._owns_client = owns_client
+        self._xrange = _flat_xrange(client)
 
     @classmethod
     def from_url(
@@ -77,22 +90,35 @@ class StreamReader:
         """Yield lists of at most `batch` `(stream_id, event)` recorded after
         `since` (exclusive; one id for all shards or one per shard index),
         merged over the shards in stream-id order, until every shard is read."""
-        return self._read(self.keys.assignment_stream, AssignmentEvent.decode, since, batch)
+        return self._read(self.keys.assignment_stream, _events(_ASSIGNMENT_DECODERS), since, batch)
 
     def read_outcomes(
         self, since: StreamPosition = "0-0", batch: int = 10_000
     ) -> Iterator[list[tuple[str, OutcomeEvent]]]:
         """Like `read_assignments`, over the outcome streams. Each (session,
         event id) is there once: the outcome log dedupes retries and replays."""
-        return self._read(self.keys.outcome_stream, OutcomeEvent.decode, since, batch)
+        return self._read(self.keys.outcome_stream, _events(_OUTCOME_DECODERS), since, batch)
+
+    def read_assignment_pages(
+        self, since: StreamPosition = "0-0", batch: int = 10_000
+    ) -> Iterator[AssignmentPage]:
+        """The entries of `read_assignments` as columns, a page per batch (see
+        `pages`): for bulk readers, about twice as quick as building events."""
+        return self._read(self.keys.assignment_stream, AssignmentPage.decode, since, batch)
+
+    def read_outcome_pages(
+        self, since: StreamPosition = "0-0", batch: int = 10_000
+    ) -> Iterator[OutcomePage]:
+        """The entries of `read_outcomes` as columns, a page per batch."""
+        return self._read(self.keys.outcome_stream, OutcomePage.decode, since, batch)
 
     def _read(
         self,
         stream: Callable[[int], str],
-        decode: Callable[[Mapping[bytes, bytes]], E],
+        decode: Callable[[_Page], P],
         since: StreamPosition,
         batch: int,
-    ) -> Iterator[list[tuple[str, E]]]:
+    ) -> Iterator[P]:
         if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
             raise ValueError(f"batch must be a positive integer, got {batch!r}")
         starts = _starts(since, self.keys.shards)
@@ -101,22 +127,18 @@ class StreamReader:
         return self._merged(stream, decode, starts, batch)
 
     def _single(
-        self,
-        stream: Callable[[int], str],
-        decode: Callable[[Mapping[bytes, bytes]], E],
-        start: str,
-        batch: int,
-    ) -> Iterator[list[tuple[str, E]]]:
+        self, stream: Callable[[int], str], decode: Callable[[_Page], P], start: str, batch: int
+    ) -> Iterator[P]:
         for page in self._pages(stream(0), start, batch):
             yield _decode_page(decode, page, (stream(0),))
 
     def _merged(
         self,
         stream: Callable[[int], str],
-        decode: Callable[[Mapping[bytes, bytes]], E],
+        decode: Callable[[_Page], P],
         starts: dict[int, str],
         batch: int,
-    ) -> Iterator[list[tuple[str, E]]]:
+    ) -> Iterator[P]:
         shards = [self._entries(stream, shard, start, batch) for shard, start in starts.items()]
         merged = heapq.merge(*shards, key=_order)
         names = tuple(stream(shard) for shard in starts)
@@ -137,9 +159,7 @@ class StreamReader:
         cursor = start
         while True:
             with _gc_paused():
-                entries = cast(
-                    "_Page", self._client.xrange(key, min=f"({cursor}", max="+", count=page)
-                )
+                entries = cast("_Page", self._xrange(key, min=f"({cursor}", max="+", count=page))
             if not entries:
                 return
             yield entries
@@ -148,26 +168,71 @@ class StreamReader:
             cursor = entries[-1][0].decode()
 
 
-def _decode_page(
-    decode: Callable[[Mapping[bytes, bytes]], E],
-    page: Sequence[tuple[bytes, dict[bytes, bytes]]],
-    streams: tuple[str, ...],
-) -> list[tuple[str, E]]:
-    with _gc_paused():
+class _Decoders(NamedTuple, Generic[E]):
+    """How to decode an entry's fields: from the flat reply, or from a dict."""
+
+    flat: Callable[[Sequence[bytes]], E]
+    mapping: Callable[[Mapping[bytes, bytes]], E]
+
+
+_ASSIGNMENT_DECODERS = _Decoders(AssignmentEvent.decode_entry, AssignmentEvent.decode)
+_OUTCOME_DECODERS = _Decoders(OutcomeEvent.decode_entry, OutcomeEvent.decode)
+
+
+def _events(decoders: _Decoders[E]) -> Callable[[_Page], list[tuple[str, E]]]:
+    """Decodes a page into `(stream_id, event)` pairs; `EventDecodeError` names the entry."""
+
+    def decode_page(page: _Page) -> list[tuple[str, E]]:
+        if not page:
+            return []
+        decode = cast(
+            "Callable[[Fields], E]",
+            decoders.mapping if isinstance(page[0][1], dict) else decoders.flat,
+        )
         try:
             return [(entry_id.decode(), decode(fields)) for entry_id, fields in page]
         except EventDecodeError as exc:
-            exc.context["streams"] = list(streams)
             exc.context["stream_id"] = next(i.decode() for i, f in page if _fails(decode, f))
             raise
 
+    return decode_page
 
-def _fails(decode: Callable[[Mapping[bytes, bytes]], object], fields: dict[bytes, bytes]) -> bool:
+
+def _decode_page(decode: Callable[[_Page], P], page: _Page, streams: tuple[str, ...]) -> P:
+    """`decode(page)` with the cyclic GC paused; a decode error names the streams."""
+    with _gc_paused():
+        try:
+            return decode(page)
+        except EventDecodeError as exc:
+            exc.context["streams"] = list(streams)
+            raise
+
+
+def _fails(decode: Callable[[Fields], object], fields: Fields) -> bool:
     try:
         decode(fields)
     except EventDecodeError:
         return True
     return False
+
+
+def _flat_xrange(client: SyncRedis) -> Callable[..., Any]:
+    """XRANGE that returns entries as `(id, [field, value, ...])` straight from
+    the reply, for a plain client: redis-py's parser turns every entry's
+    fields into a dict, which cost about as much as decoding the event
+    (measured: 8.1 against 5.0 µs an outcome event with the dicts built).
+    A second client on the same connection pool carries the changed parser,
+    so `client` itself is left as it was. A cluster client keeps its parser
+    (its per-node clients and redirections are its own) and gives dicts."""
+    if isinstance(client, Redis):
+        flat = Redis(connection_pool=client.connection_pool)
+        flat.set_response_callback("XRANGE", _entries)
+        return flat.xrange
+    return client.xrange
+
+
+def _entries(response: list[list[Any]] | None, **options: Any) -> list[list[Any]]:
+    return [] if response is None else response
 
 
 def advance_position(

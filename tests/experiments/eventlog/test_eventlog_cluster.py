@@ -56,10 +56,11 @@ async def test_sessions_and_streams_work_on_a_cluster(
         await log.aclose()
         await client.aclose()
     with SyncRedisCluster(host="127.0.0.1", port=cluster_port) as sync_client:
-        read = [
-            e for b in StreamReader(sync_client, keys=keys).read_assignments(batch=64) for e in b
-        ]
+        reader = StreamReader(sync_client, keys=keys)
+        read = [e for b in reader.read_assignments(batch=64) for e in b]
+        pages = list(reader.read_assignment_pages(batch=64))
     assert {e.session_id for _, e in read} == {"s-lone", *(f"s-{i}" for i in range(300))}
+    assert [entry for page in pages for entry in page.events()] == read
 
 
 async def test_a_cluster_that_lost_its_scripts_reloads_them(
