@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         app.state.runtime = runtime
 
     app.state.settings = settings
+    sessions.register_hot_path(app)  # ahead of the routers: matched first
     app.include_router(sessions.router)
     app.include_router(outcomes.router)
     app.include_router(health.router)

@@ -164,3 +164,21 @@ async def test_healthz_and_readyz(client: httpx.AsyncClient) -> None:
     ready = await client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["redis"]["ok"] is True
+
+
+async def test_the_openapi_document_describes_post_sessions(client: httpx.AsyncClient) -> None:
+    # POST /v1/sessions is served by a plain route ahead of the routers (the hot
+    # path); the APIRoute that the document comes from must still describe it.
+    operation = (await client.get("/openapi.json")).json()["paths"]["/v1/sessions"]["post"]
+    assert operation["summary"] == "Route a new session and pin its providers"
+    assert "Idempotent" in operation["description"]
+    assert set(operation["responses"]) == {"200", "201", "409", "413", "422", "503"}
+    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert schema["additionalProperties"] is False
+    assert {"session_id", "tenant_id", "region"} <= set(schema["required"])
+
+
+async def test_other_methods_on_the_sessions_path_are_405(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/sessions")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
