@@ -51,6 +51,14 @@ def as_vector(values: ArrayLike, name: str) -> NDArray[np.float64]:
     return array
 
 
+def sum_of_products(x: NDArray[np.float64], y: NDArray[np.float64]) -> float:
+    """`sum(x * y)` with numpy's pairwise summation, not BLAS `x @ y`: a BLAS dot
+    starts its thread pool, and on a busy two-core machine its spinning threads
+    made `analyze` three times slower (0.75 against 0.23 s at 100,000 sessions,
+    measured); the pairwise sum is also the more accurate of the two."""
+    return float(np.multiply(x, y).sum())
+
+
 def _variance(n: int, total: float, total_squares: float) -> float:
     # unbiased sample variance (n - 1), clamped at 0 against rounding
     if n < 2:
@@ -77,7 +85,7 @@ class SampleStats:
     @classmethod
     def from_values(cls, values: ArrayLike) -> SampleStats:
         x = as_vector(values, "values")
-        return cls(n=int(x.size), sum=float(x.sum()), sum_squares=float(x @ x))
+        return cls(n=int(x.size), sum=float(x.sum()), sum_squares=sum_of_products(x, x))
 
     @property
     def mean(self) -> float:
@@ -170,7 +178,12 @@ class RatioStats:
                 context={"numerators": x.size, "denominators": y.size},
             )
         return cls(
-            int(x.size), float(x.sum()), float(y.sum()), float(x @ x), float(y @ y), float(x @ y)
+            int(x.size),
+            float(x.sum()),
+            float(y.sum()),
+            sum_of_products(x, x),
+            sum_of_products(y, y),
+            sum_of_products(x, y),
         )
 
     @property

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from numpy.typing import ArrayLike
 
 from analysis.errors import AnalysisError, StatError
-from analysis.statistics import SampleStats, as_vector, check_sums, covariance
+from analysis.statistics import SampleStats, as_vector, check_sums, covariance, sum_of_products
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +45,12 @@ class CupedStats:
         if y.shape != x.shape:
             raise AnalysisError("metric and covariate differ in length")
         return cls(
-            int(y.size), float(y.sum()), float(x.sum()), float(y @ y), float(x @ x), float(x @ y)
+            int(y.size),
+            float(y.sum()),
+            float(x.sum()),
+            sum_of_products(y, y),
+            sum_of_products(x, x),
+            sum_of_products(x, y),
         )
 
     @property
