@@ -1,7 +1,9 @@
 """Streams -> pandas: one row per session of a flag, with its cohort and rolled-up metrics.
 
 `load_sessions` reads the assignment and outcome streams through the reader API
-in batches and builds columns from arrays (no per-row frames or dicts):
+in pages of columns (`StreamReader.read_assignment_pages` / `read_outcome_pages`;
+a reader that only gives events works too) and builds columns from arrays (no
+per-row frames, dicts or event objects):
 
 * assignments: deduplicated by event id, then one row per session (the first
   recorded); the flag's assignment gives cohort, reason, split id, weights,
@@ -27,8 +29,8 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
-from operator import attrgetter, itemgetter
-from typing import Any, Protocol
+from operator import attrgetter
+from typing import Any, Protocol, cast
 
 import numpy as np
 import orjson
@@ -39,7 +41,14 @@ from analysis import columns as col
 from analysis.metric_specs import MetricSpec, metric_specs
 from analysis.recommend import flag_document
 from analysis.rollups import OutcomeColumns, rollup_metrics
-from experiments.eventlog import DEFAULT_PREFIX, KeyLayout, StreamPosition, StreamReader
+from experiments.eventlog import (
+    DEFAULT_PREFIX,
+    AssignmentPage,
+    KeyLayout,
+    OutcomePage,
+    StreamPosition,
+    StreamReader,
+)
 from experiments.events import Assignment, AssignmentEvent, OutcomeEvent
 from experiments.flags.model import FlagDefinition
 
@@ -59,9 +68,6 @@ _CATEGORICAL = (
 _ROUTINGS = pd.Index([r.value for r in col.Routing], dtype="str")
 _SPLIT, _STATIC, _FALLBACK, _PRE_PERIOD = range(4)
 _WEIGHTS = attrgetter("split_weights")
-_FEATURES = attrgetter("features")
-_ATTRIBUTES = attrgetter("attributes")
-_second = itemgetter(1)
 
 
 class SessionEventReader(Protocol):
@@ -142,12 +148,12 @@ def _load(
     flag: Mapping[str, Any] | FlagDefinition | None,
 ) -> pd.DataFrame:
     sessions = _AssignmentColumns(flag_key)
-    for page in reader.read_assignments(since=since, batch=batch):
+    for page in _assignment_pages(reader, since, batch):
         sessions.add(page)
     frame, start = sessions.frame()
     context = sessions.context_frame(frame.index)
     outcomes = OutcomeColumns(pd.Index(frame[col.SESSION_ID]), [spec.name for spec in specs])
-    for outcome_page in reader.read_outcomes(since=since, batch=batch):
+    for outcome_page in _outcome_pages(reader, since, batch):
         outcomes.add(outcome_page)
     metric_columns, turns, dropped = rollup_metrics(outcomes, specs, len(frame))
     frame[col.TURNS] = turns
@@ -161,6 +167,26 @@ def _load(
         **dropped,
     )
     return frame
+
+
+def _assignment_pages(
+    reader: SessionEventReader, since: StreamPosition, batch: int
+) -> Iterator[AssignmentPage]:
+    """The reader's pages of columns (`StreamReader.read_assignment_pages`), or
+    pages made of its events when it has no pages."""
+    read_pages = getattr(reader, "read_assignment_pages", None)
+    if read_pages is not None:
+        return cast("Iterator[AssignmentPage]", read_pages(since=since, batch=batch))
+    return map(AssignmentPage.from_events, reader.read_assignments(since=since, batch=batch))
+
+
+def _outcome_pages(
+    reader: SessionEventReader, since: StreamPosition, batch: int
+) -> Iterator[OutcomePage]:
+    read_pages = getattr(reader, "read_outcome_pages", None)
+    if read_pages is not None:
+        return cast("Iterator[OutcomePage]", read_pages(since=since, batch=batch))
+    return map(OutcomePage.from_events, reader.read_outcomes(since=since, batch=batch))
 
 
 class _AssignmentColumns:
@@ -181,14 +207,16 @@ class _AssignmentColumns:
         self.attributes = _Sparse()
         self._keep: NDArray[np.bool_] | None = None
 
-    def add(self, page: Sequence[tuple[str, AssignmentEvent]]) -> None:
-        events = list(map(_second, page))
-        picked = list(_pick(events, self.flag_key, self.absent))
-        self.features.add(self.rows, map(_FEATURES, events))
-        self.attributes.add(self.rows, map(_ATTRIBUTES, events))
-        self.rows += len(events)
-        for name in _EVENT_FIELDS:
-            self.columns[name].extend(map(attrgetter(name), events))
+    def add(self, page: AssignmentPage) -> None:
+        absent = self.absent
+        picked = [absent if a is None else a for a in page.assignments_of(self.flag_key)]
+        self.features.add(self.rows, page.features)
+        self.attributes.add(self.rows, page.attributes)
+        self.rows += len(page)
+        self.columns["session_id"].extend(page.session_ids)
+        self.columns["tenant_id"].extend(page.tenant_ids)
+        self.columns["region"].extend(page.regions)
+        self.columns["ts_ms"].extend(page.ts_ms)
         for name in _ASSIGNMENT_FIELDS:
             self.columns[name].extend(map(attrgetter(name), picked))
         self.columns["weights"].extend(map(self.weight_codes.__getitem__, map(_WEIGHTS, picked)))
@@ -300,18 +328,6 @@ class _Codes:
     def categorical(self, keep: NDArray[np.bool_]) -> pd.Categorical:
         categories = pd.Index(self.uniques, dtype="str")
         return pd.Categorical.from_codes(self.codes[keep], categories=categories)
-
-
-def _pick(
-    events: Iterable[AssignmentEvent], flag_key: str, absent: Assignment
-) -> Iterator[Assignment]:
-    for event in events:
-        for assignment in event.assignments:
-            if assignment.flag_key == flag_key:
-                yield assignment
-                break
-        else:
-            yield absent
 
 
 def weights_text(weights: Iterable[tuple[str, int]]) -> str:

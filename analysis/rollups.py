@@ -24,8 +24,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from itertools import chain
-from operator import attrgetter, itemgetter
 from typing import Any
 
 import numpy as np
@@ -34,11 +32,10 @@ from numpy.typing import NDArray
 
 from analysis import columns as col
 from analysis.metric_specs import MetricSpec
-from experiments.events import OutcomeEvent, OutcomeKind
+from experiments.eventlog import OutcomePage
+from experiments.events import OutcomeKind
 from experiments.metrics import Rollup
 
-_FIELDS = attrgetter("event_id", "session_id", "kind", "metrics")
-_second = itemgetter(1)
 _IS_TURN = {kind: kind is OutcomeKind.TURN for kind in OutcomeKind}
 
 
@@ -56,27 +53,25 @@ class OutcomeColumns:
         self.events = 0
         self.parts: dict[str, list[NDArray[Any]]] = defaultdict(list)
 
-    def add(self, page: Sequence[tuple[str, OutcomeEvent]]) -> None:
-        if not page:
+    def add(self, page: OutcomePage) -> None:
+        n = len(page)
+        if not n:
             return
-        event_ids, session_ids, kinds, metrics = zip(*map(_FIELDS, map(_second, page)), strict=True)
-        n = len(event_ids)
-        rows = self.sessions.get_indexer(session_ids).astype(np.int32)
+        rows = self.sessions.get_indexer(page.session_ids).astype(np.int32)
         self._append(
             event_row=rows,
-            event_hash=np.fromiter(map(hash, event_ids), np.int64, count=n),
-            event_turn=np.fromiter(map(_IS_TURN.__getitem__, kinds), bool, count=n),
+            event_hash=np.fromiter(map(hash, page.event_ids), np.int64, count=n),
+            event_turn=np.fromiter(map(_IS_TURN.__getitem__, page.kinds), bool, count=n),
         )
-        counts = np.fromiter(map(len, metrics), np.int64, count=n)
-        pairs = list(chain.from_iterable(metrics))
-        if pairs:
-            names, values = zip(*pairs, strict=True)
+        names = page.metric_names
+        if names:
+            counts = np.asarray(page.metric_counts, dtype=np.int64)
             self._append(
                 value_event=np.repeat(np.arange(self.events, self.events + n), counts),
                 value_metric=np.fromiter(
                     map(self.metric_codes.__getitem__, names), np.int16, count=len(names)
                 ),
-                value=np.asarray(values, dtype=np.float64),
+                value=np.asarray(page.metric_values, dtype=np.float64),
             )
         self.events += n
 

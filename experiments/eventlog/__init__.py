@@ -11,6 +11,7 @@ from .consumer import Delivery, StreamConsumer
 from .keys import DEFAULT_PREFIX, KeyLayout
 from .memory import InMemorySessionLog
 from .outcome_log import RedisOutcomeLog
+from .pages import AssignmentPage, OutcomePage
 from .protocols import (
     AppendResult,
     AppendStatus,
@@ -27,12 +28,14 @@ __all__ = [
     "DEFAULT_PREFIX",
     "AppendResult",
     "AppendStatus",
+    "AssignmentPage",
     "CreateResult",
     "Delivery",
     "EventReader",
     "InMemorySessionLog",
     "KeyLayout",
     "OutcomeLog",
+    "OutcomePage",
     "RedisOutcomeLog",
     "RedisSessionLog",
     "SessionLog",

@@ -46,6 +46,7 @@ E = TypeVar("E", AssignmentEvent, OutcomeEvent)
 _VERSION = str(SCHEMA_VERSION).encode()
 _METRIC_NUMBERS = frozenset({float, int})
 _ROW_SIZES = frozenset({10, 12})
+_LIST = frozenset({list})
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,6 +269,8 @@ _ASSIGNMENT_LAYOUT = _Layout([name.encode() for name in ASSIGNMENT_FIELDS])
 
 def _flat_entries(entries: Sequence[Entry]) -> list[tuple[bytes, list[bytes]]]:
     """The entries with their fields as flat lists (a dict flattened in its order)."""
+    if set(map(type, map(itemgetter(1), entries))) <= _LIST:
+        return entries  # type: ignore[return-value]
     return [(entry_id, _flat(fields)) for entry_id, fields in entries]
 
 
@@ -284,7 +287,7 @@ def _flat_values(
 ) -> tuple[Sequence[Sequence[bytes]], _Layout] | None:
     """The entries' flat lists when every entry has `layout`'s fields in order and
     is of type `type_` and this schema version; None when any entry is not."""
-    flats = [fields for _, fields in entries]
+    flats = list(map(itemgetter(1), entries))
     n = len(flats)
     if not n:
         return flats, layout
@@ -327,9 +330,9 @@ def _metric_columns(metrics: list[Any]) -> tuple[list[int], list[str], list[floa
     pairs = list(chain.from_iterable(metrics))
     if not pairs:
         return counts, [], []
-    if set(map(type, pairs)) != {list}:
-        raise TypeError("metrics is not a list of [name, value] pairs")
-    names, values = map(list, zip(*pairs, strict=True))  # ValueError unless all are pairs
+    # ValueError unless every pair has two values (and no string or dict of two
+    # characters or keys passes: its second one is a string, not a number)
+    names, values = map(list, zip(*pairs, strict=True))
     if set(map(type, names)) != {str}:
         raise TypeError("a metric name is not a string")
     types = set(map(type, values))
