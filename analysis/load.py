@@ -26,9 +26,9 @@ of unknown sessions, unregistered metric names).
 
 from __future__ import annotations
 
-import gc
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from operator import attrgetter
 from typing import Any, Protocol, cast
 
@@ -39,13 +39,19 @@ from numpy.typing import NDArray
 
 from analysis import columns as col
 from analysis.metric_specs import MetricSpec, metric_specs
+from analysis.outcome_reader import (
+    PARALLEL_MIN_OUTCOMES,
+    OutcomeArrays,
+    gc_paused,
+    outcomes_in_worker,
+    read_outcomes,
+)
 from analysis.recommend import flag_document
-from analysis.rollups import OutcomeColumns, rollup_metrics
+from analysis.rollups import rollup_metrics
 from experiments.eventlog import (
     DEFAULT_PREFIX,
     AssignmentPage,
     KeyLayout,
-    OutcomePage,
     StreamPosition,
     StreamReader,
 )
@@ -93,6 +99,7 @@ def load_sessions(
     metrics: Iterable[Any] | None = None,
     flag: Mapping[str, Any] | FlagDefinition | None = None,
     pause_gc: bool = True,
+    parallel: bool | None = None,
 ) -> pd.DataFrame:
     """One row per session of `flag_key` (see `analysis.columns`), metrics rolled up.
 
@@ -103,32 +110,34 @@ def load_sessions(
     control in its metadata, the targeting change of a recommendation).
     `pause_gc` pauses the cyclic GC of the whole process while reading (see
     `gc_paused`); a server that must keep collecting can turn it off.
+
+    `parallel`: read the outcome streams in a second process (started with
+    `spawn`, so it is safe in threaded programs and notebooks) while this one
+    reads the assignments; decoding is CPU-bound, so on two or more cores this
+    takes about the time of the outcome streams alone. It needs `source` to be
+    a URL. None (the default) decides: parallel when the machine has two cores
+    or more and the outcome streams hold at least `PARALLEL_MIN_OUTCOMES`
+    entries (below that, starting the process costs more than it saves).
     """
     specs = metric_specs(default_metrics() if metrics is None else metrics)
+    names = [spec.name for spec in specs]
     with gc_paused() if pause_gc else nullcontext():
-        if isinstance(source, str):
-            keys = KeyLayout(prefix=key_prefix, shards=shards)
-            with StreamReader.from_url(source, keys=keys) as reader:
+        if not isinstance(source, str):
+            if parallel:
+                raise ValueError("parallel=True needs source to be a Redis URL, not a reader")
+            return _load(source, flag_key, specs, since=since, batch=batch, flag=flag)
+        keys = KeyLayout(prefix=key_prefix, shards=shards)
+        with StreamReader.from_url(source, keys=keys) as reader:
+            if parallel is None:
+                parallel = (os.cpu_count() or 1) > 1 and (
+                    reader.count_outcomes() >= PARALLEL_MIN_OUTCOMES
+                )
+            if not parallel:
                 return _load(reader, flag_key, specs, since=since, batch=batch, flag=flag)
-        return _load(source, flag_key, specs, since=since, batch=batch, flag=flag)
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic GC while the streams are read.
-
-    Each page holds ten thousand decoded events (containers the GC tracks);
-    the collections their allocation triggers made loading five times slower
-    (2.4 s against 0.4 s for 300,000 outcome events, measured). Nothing here
-    builds reference cycles, so nothing is left for the GC to find.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
+            with outcomes_in_worker(source, keys, since, batch, names) as outcomes:
+                return _load(
+                    reader, flag_key, specs, since=since, batch=batch, flag=flag, outcomes=outcomes
+                )
 
 
 def default_metrics() -> tuple[Any, ...]:
@@ -146,16 +155,20 @@ def _load(
     since: StreamPosition,
     batch: int,
     flag: Mapping[str, Any] | FlagDefinition | None,
+    outcomes: Callable[[], OutcomeArrays] | None = None,
 ) -> pd.DataFrame:
+    """The frame; `outcomes` gives the outcome arrays when another process read
+    them, else they are read from `reader` after the assignments."""
     sessions = _AssignmentColumns(flag_key)
     for page in _assignment_pages(reader, since, batch):
         sessions.add(page)
     frame, start = sessions.frame()
     context = sessions.context_frame(frame.index)
-    outcomes = OutcomeColumns(pd.Index(frame[col.SESSION_ID]), [spec.name for spec in specs])
-    for outcome_page in _outcome_pages(reader, since, batch):
-        outcomes.add(outcome_page)
-    metric_columns, turns, dropped = rollup_metrics(outcomes, specs, len(frame))
+    if outcomes is None:
+        arrays = read_outcomes(reader, [spec.name for spec in specs], since, batch)
+    else:
+        arrays = outcomes()
+    metric_columns, turns, dropped = rollup_metrics(arrays, specs, pd.Index(frame[col.SESSION_ID]))
     frame[col.TURNS] = turns
     frame = pd.concat([frame, pd.DataFrame(metric_columns, index=frame.index), context], axis=1)
     frame.attrs.update(
@@ -178,15 +191,6 @@ def _assignment_pages(
     if read_pages is not None:
         return cast("Iterator[AssignmentPage]", read_pages(since=since, batch=batch))
     return map(AssignmentPage.from_events, reader.read_assignments(since=since, batch=batch))
-
-
-def _outcome_pages(
-    reader: SessionEventReader, since: StreamPosition, batch: int
-) -> Iterator[OutcomePage]:
-    read_pages = getattr(reader, "read_outcome_pages", None)
-    if read_pages is not None:
-        return cast("Iterator[OutcomePage]", read_pages(since=since, batch=batch))
-    return map(OutcomePage.from_events, reader.read_outcomes(since=since, batch=batch))
 
 
 class _AssignmentColumns:

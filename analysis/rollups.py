@@ -1,10 +1,13 @@
 """Outcome events -> one value per session and metric, on numpy arrays.
 
-`OutcomeColumns` takes the outcome stream batch by batch and keeps flat
-arrays: per event its session's row (or -1 for a session not loaded), the
-hash of its event id and whether it is a turn; per reported value its event,
-its metric and the value. `rollup_metrics` then deduplicates events and rolls
-the values up per session as the registry says:
+`OutcomeColumns` takes the outcome stream page by page and keeps flat
+arrays (`OutcomeArrays`): per event its session (numbered in order of first
+sight), the hash of its event id and whether it is a turn; per reported value
+its event, its metric and the value. It needs nothing from the assignment
+stream, so a second process can read the outcomes while the first reads the
+assignments (`analysis.load`). `rollup_metrics` then maps the sessions to the
+loaded ones (outcomes of other sessions are dropped and counted), deduplicates
+events and rolls the values up per session as the registry says:
 
 * `mean`: the mean over the session's values, plus their sum and count (the
   parts of the ratio metric "sum over turns / turns");
@@ -15,14 +18,14 @@ A session without a value of a metric gets NaN (and count 0).
 
 Deduplication: an event id is unique, and a replayed event carries its
 session; two events are the same when they have the same session and the
-same 64-bit hash of the event id (SipHash; a false match needs two distinct
-ids of one session to collide, about 1 in 10^19). Keeping hashes instead of
-the id strings saves about 300 MB at 3,000,000 events.
+same 64-bit hash of the event id (SipHash, computed by the process that read
+the outcomes; a false match needs two distinct ids of one session to
+collide, about 1 in 10^19). Keeping hashes instead of the id strings saves
+about 300 MB at 3,000,000 events.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,60 +35,8 @@ from numpy.typing import NDArray
 
 from analysis import columns as col
 from analysis.metric_specs import MetricSpec
-from experiments.eventlog import OutcomePage
-from experiments.events import OutcomeKind
+from analysis.outcome_reader import OutcomeArrays
 from experiments.metrics import Rollup
-
-_IS_TURN = {kind: kind is OutcomeKind.TURN for kind in OutcomeKind}
-
-
-def _unknown() -> int:
-    return -1
-
-
-class OutcomeColumns:
-    """Flat arrays of the outcome events of the sessions in `sessions` (a unique index)."""
-
-    def __init__(self, sessions: pd.Index, metric_names: Sequence[str]) -> None:
-        self.sessions = sessions
-        self.metric_codes: defaultdict[str, int] = defaultdict(_unknown)
-        self.metric_codes.update((name, code) for code, name in enumerate(metric_names))
-        self.events = 0
-        self.parts: dict[str, list[NDArray[Any]]] = defaultdict(list)
-
-    def add(self, page: OutcomePage) -> None:
-        n = len(page)
-        if not n:
-            return
-        rows = self.sessions.get_indexer(page.session_ids).astype(np.int32)
-        self._append(
-            event_row=rows,
-            event_hash=np.fromiter(map(hash, page.event_ids), np.int64, count=n),
-            event_turn=np.fromiter(map(_IS_TURN.__getitem__, page.kinds), bool, count=n),
-        )
-        names = page.metric_names
-        if names:
-            counts = np.asarray(page.metric_counts, dtype=np.int64)
-            self._append(
-                value_event=np.repeat(np.arange(self.events, self.events + n), counts),
-                value_metric=np.fromiter(
-                    map(self.metric_codes.__getitem__, names), np.int16, count=len(names)
-                ),
-                value=np.asarray(page.metric_values, dtype=np.float64),
-            )
-        self.events += n
-
-    def _append(self, **arrays: NDArray[Any]) -> None:
-        for name, array in arrays.items():
-            self.parts[name].append(array)
-
-    def array(self, name: str, dtype: Any) -> NDArray[Any]:
-        parts = self.parts.pop(name, [])
-        return np.concatenate(parts) if parts else np.empty(0, dtype=dtype)
-
-    @property
-    def unknown_metrics(self) -> list[str]:
-        return sorted(name for name, code in self.metric_codes.items() if code < 0)
 
 
 def _duplicates(rows: NDArray[np.int32], hashes: NDArray[np.int64]) -> NDArray[np.bool_]:
@@ -96,17 +47,20 @@ def _duplicates(rows: NDArray[np.int32], hashes: NDArray[np.int64]) -> NDArray[n
 
 
 def rollup_metrics(
-    outcomes: OutcomeColumns, specs: Sequence[MetricSpec], n_sessions: int
+    outcomes: OutcomeArrays, specs: Sequence[MetricSpec], sessions: pd.Index
 ) -> tuple[dict[str, NDArray[Any]], NDArray[np.int64], dict[str, Any]]:
-    """Per-session metric columns, turns per session, and what was dropped."""
-    rows = outcomes.array("event_row", np.int32)
-    duplicate = _duplicates(rows, outcomes.array("event_hash", np.int64))
+    """Per-session metric columns (rows in the order of `sessions`, a unique
+    index of session ids), turns per session, and what was dropped. `specs`
+    are the metrics `outcomes` was collected for, in the same order."""
+    n_sessions = len(sessions)
+    session_rows = sessions.get_indexer(pd.Index(outcomes.sessions, dtype="str"))
+    rows = session_rows.astype(np.int32)[outcomes.event_session]
+    duplicate = _duplicates(rows, outcomes.event_hash)
     keep = (rows >= 0) & ~duplicate
-    turn = outcomes.array("event_turn", bool)
-    turns = np.bincount(rows[keep & turn], minlength=n_sessions).astype(np.int64)
-    value_event = outcomes.array("value_event", np.int64)
-    metric = outcomes.array("value_metric", np.int16)
-    value = outcomes.array("value", np.float64)
+    turns = np.bincount(rows[keep & outcomes.event_turn], minlength=n_sessions).astype(np.int64)
+    value_event = outcomes.value_event
+    metric = outcomes.value_metric
+    value = outcomes.value
     kept = keep[value_event]
     value_row = rows[value_event]
     columns: dict[str, NDArray[Any]] = {}
@@ -116,7 +70,7 @@ def rollup_metrics(
     dropped = {
         "duplicate_outcomes": int(duplicate.sum()),
         "orphan_outcomes": int(np.count_nonzero(rows < 0)),
-        "unregistered_metrics": outcomes.unknown_metrics,
+        "unregistered_metrics": list(outcomes.unknown_metrics),
     }
     return columns, turns, dropped
 

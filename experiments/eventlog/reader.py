@@ -84,6 +84,12 @@ class StreamReader:
     ) -> None:
         self.close()
 
+    def count_outcomes(self) -> int:
+        """The number of entries in the outcome streams (XLEN over the shards)."""
+        return sum(
+            int(self._client.xlen(self.keys.outcome_stream(s))) for s in range(self.keys.shards)
+        )
+
     def read_assignments(
         self, since: StreamPosition = "0-0", batch: int = 10_000
     ) -> Iterator[list[tuple[str, AssignmentEvent]]]:

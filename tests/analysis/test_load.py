@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -14,8 +15,15 @@ from synthetic import CSAT, E2E, METRICS, PEAK, SUCCESS, TTFB, Experiment, Memor
 
 from analysis import analyze, load_sessions
 from analysis import columns as col
+from analysis import load as analysis_load
 from experiments.eventlog import KeyLayout, StreamReader
-from experiments.events import Assignment, AssignmentEvent, OutcomeEvent, OutcomeKind
+from experiments.events import (
+    Assignment,
+    AssignmentEvent,
+    EventDecodeError,
+    OutcomeEvent,
+    OutcomeKind,
+)
 
 pytestmark = [pytest.mark.redis, pytest.mark.timeout(60)]
 WEIGHTS = (("a", 50), ("b", 50))
@@ -300,3 +308,80 @@ def test_the_gc_is_left_as_it_was(pause_gc: bool) -> None:
     df = load_sessions(events, "stt-provider", metrics=METRICS, pause_gc=pause_gc)
     assert len(df) == 20
     assert gc.isenabled()
+
+
+def test_reading_the_outcomes_in_a_second_process_gives_the_same_frame(
+    client: redis.Redis, redis_url: str, prefix: str
+) -> None:
+    keys = KeyLayout(prefix=prefix, shards=2)
+    assignments, outcomes = Experiment(sessions=120).events()
+    extra = [
+        outcomes[0],  # a replayed event
+        outcome("ghost", 1, OutcomeKind.TURN, stt_ttfb_ms=1.0, made_up=2.0),
+    ]
+    write(client, keys, assignments, [*outcomes, *extra])
+    frames = [
+        load_sessions(
+            redis_url,
+            "stt-provider",
+            key_prefix=prefix,
+            shards=2,
+            metrics=METRICS,
+            parallel=parallel,
+        )
+        for parallel in (False, True)
+    ]
+    pd.testing.assert_frame_equal(frames[0], frames[1])
+    assert frames[0].attrs == frames[1].attrs
+    assert frames[1].attrs["duplicate_outcomes"] == 1
+    assert frames[1].attrs["orphan_outcomes"] == 1
+    assert frames[1].attrs["unregistered_metrics"] == ["made_up"]
+    assert len(frames[1]) == 120
+
+
+def test_an_error_met_in_the_outcome_process_is_raised_to_the_caller(
+    client: redis.Redis, redis_url: str, prefix: str
+) -> None:
+    keys = KeyLayout(prefix=prefix)
+    write(client, keys, [assignment("s1", "a", 0)], [])
+    fields = outcome("s1", 1, OutcomeKind.TURN, stt_ttfb_ms=4.0).encode()
+    fields[b"kind"] = b"sometimes"
+    bad_id = client.xadd(keys.outcome_stream(0), fields)  # type: ignore[arg-type]
+    with pytest.raises(EventDecodeError, match="sometimes") as caught:
+        load(redis_url, prefix, parallel=True)
+    assert caught.value.context["stream_id"] == bad_id.decode()
+
+
+def test_by_default_a_second_process_reads_only_large_outcome_streams(
+    client: redis.Redis, redis_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[bool] = []
+    in_worker = analysis_load.outcomes_in_worker
+
+    def recording(*args: Any) -> Any:
+        started.append(True)
+        return in_worker(*args)
+
+    monkeypatch.setattr(analysis_load, "outcomes_in_worker", recording)
+    monkeypatch.setattr(analysis_load.os, "cpu_count", lambda: 2)
+    write(
+        client,
+        KeyLayout(prefix=prefix),
+        [assignment("s1", "a", 0)],
+        [outcome("s1", n, OutcomeKind.TURN, stt_ttfb_ms=4.0) for n in (1, 2, 3)],
+    )
+    monkeypatch.setattr(analysis_load, "PARALLEL_MIN_OUTCOMES", 4)
+    assert load(redis_url, prefix)[col.TURNS].tolist() == [3]
+    assert started == []
+    monkeypatch.setattr(analysis_load, "PARALLEL_MIN_OUTCOMES", 3)
+    assert load(redis_url, prefix)[col.TURNS].tolist() == [3]
+    assert started == [True]
+    monkeypatch.setattr(analysis_load.os, "cpu_count", lambda: 1)
+    assert load(redis_url, prefix)[col.TURNS].tolist() == [3]
+    assert started == [True]
+
+
+def test_a_second_process_needs_a_url() -> None:
+    events = MemoryEvents(*Experiment(sessions=5).events())
+    with pytest.raises(ValueError, match="parallel=True needs source to be a Redis URL"):
+        load_sessions(events, "stt-provider", metrics=METRICS, parallel=True)
