@@ -26,7 +26,11 @@ import redis
 import redis.asyncio as aioredis
 
 from experiments.eventlog import KeyLayout, RedisSessionLog, StreamReader
-from experiments.eventlog.redis_log import CREATE_SESSION_SCRIPT, CREATE_SESSION_SHA
+from experiments.eventlog.redis_log import (
+    CREATE_SESSION_SCRIPT,
+    CREATE_SESSION_SHA,
+    create_session_args,
+)
 from experiments.events import Assignment, AssignmentEvent
 from service.embedded_redis import EmbeddedRedis
 
@@ -77,8 +81,8 @@ async def bench_writes(url: str, keys: KeyLayout, sessions: int, concurrency: in
         event = singles[i]
         await client.evalsha(
             CREATE_SESSION_SHA, 2, keys.session_key(event.session_id),
-            keys.assignment_stream_of(event.session_id), DOCUMENT, event.event_id, "3600", "0",
-            *event.encode_values(),
+            keys.assignment_stream_of(event.session_id),
+            *create_session_args(DOCUMENT, event, "3600"),
         )  # fmt: skip
 
     seconds, latencies = await run_calls(per_call, sessions, concurrency)

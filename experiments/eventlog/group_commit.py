@@ -1,5 +1,5 @@
-"""Group commit of server-side script calls, and the other Redis helpers that the
-session log and the outcome log share.
+"""Group commit of server-side script calls, and what else the session log and
+the outcome log share: their base class (`GroupCommitLog`) and Redis helpers.
 
 Callers only queue a script call (its keys and arguments) and await a future.
 One flusher task sends every call queued while the previous flush was in
@@ -19,12 +19,13 @@ import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from .connect import async_client
+from .keys import KeyLayout
 
 logger = logging.getLogger("voxroute.eventlog")
 
@@ -152,6 +153,78 @@ class GroupCommit:
             # execute_command: redis-py refuses ClusterPipeline.evalsha
             pipe.execute_command("EVALSHA", sha, len(call.keys), *call.keys, *call.args)
         return list(await pipe.execute(raise_on_error=False))
+
+
+class GroupCommitLog:
+    """The base of the Redis logs: a bytes client, the group commit of the log's
+    write script, the key layout and the stream trimming options.
+
+    `client` is closed by `aclose` only when the log made it (`from_url`).
+    `stream_maxlen` caps each stream shard approximately (`MAXLEN ~`, None:
+    never) and `stream_minid_age_s` drops entries older than that many seconds
+    approximately (`MINID ~`, None: never). `max_batch` caps the calls of one
+    pipeline; `flushes` counts the pipelines sent and `flushed` the calls they
+    carried; `what` names the calls in log lines.
+    """
+
+    def __init__(
+        self,
+        client: AsyncRedis,
+        keys: KeyLayout | None,
+        script: LuaScript,
+        *,
+        stream_maxlen: int | None,
+        stream_minid_age_s: int | None,
+        max_batch: int,
+        ping_timeout_s: float,
+        owns_client: bool,
+        what: str,
+    ) -> None:
+        if client.get_connection_kwargs().get("decode_responses"):
+            raise ValueError(f"{type(self).__name__} needs a client with decode_responses=False")
+        check_positive("stream_maxlen", stream_maxlen)
+        check_positive("stream_minid_age_s", stream_minid_age_s)
+        self.keys = keys or KeyLayout()
+        self._client = client
+        self._owns_client = owns_client
+        self._maxlen = str(stream_maxlen or 0)
+        self._minid_age_ms = (stream_minid_age_s or 0) * 1000
+        self._ping_timeout_s = ping_timeout_s
+        self._commit = GroupCommit(client, script, max_batch=max_batch, what=what)
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        socket_timeout_s: float = 2.0,
+        connect_timeout_s: float = 1.0,
+        **options: Any,
+    ) -> Self:
+        """A log with its own client for `url` (`redis://host:port/db`, `unix://path`,
+        `redis+cluster://host:port`): bounded socket timeouts and one quick
+        reconnect, so a Redis that is away fails calls within about the timeouts
+        instead of hanging. `options` are the constructor's keyword arguments."""
+        client = bounded_client(url, socket_timeout_s, connect_timeout_s)
+        return cls(client, owns_client=True, **options)
+
+    @property
+    def flushes(self) -> int:
+        return self._commit.flushes
+
+    @property
+    def flushed(self) -> int:
+        return self._commit.flushed
+
+    async def ping(self) -> bool:
+        """Whether Redis answers PING within `ping_timeout_s`; never raises."""
+        return await ping(self._client, self._ping_timeout_s)
+
+    async def aclose(self) -> None:
+        """Refuse new calls, wait for the queued ones, close an owned client."""
+        await self._commit.aclose()
+        if self._owns_client:
+            await self._client.aclose()
 
 
 def _settle(future: asyncio.Future[Any], reply: Any) -> None:

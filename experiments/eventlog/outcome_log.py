@@ -39,12 +39,9 @@ from .group_commit import (
     DEFAULT_MAX_BATCH,
     UNAVAILABLE,
     AsyncRedis,
-    GroupCommit,
+    GroupCommitLog,
     LuaScript,
-    bounded_client,
-    check_positive,
     minid_now,
-    ping,
 )
 from .keys import KeyLayout
 from .protocols import AppendResult, AppendStatus
@@ -99,15 +96,16 @@ _DUPLICATE = AppendResult(AppendStatus.DUPLICATE)
 _UNKNOWN = AppendResult(AppendStatus.UNKNOWN_SESSION)
 
 
-class RedisOutcomeLog:
+class RedisOutcomeLog(GroupCommitLog):
     """An `OutcomeLog` on Redis (`redis.asyncio.Redis` or `RedisCluster`, bytes replies).
 
     `stream_maxlen` caps each outcome stream shard approximately (None: never),
     `stream_minid_age_s` drops entries older than that many seconds
     approximately (None: never). `client` is closed by `aclose` only when the
-    log made it (`from_url`). Errors: `StorageUnavailableError` when Redis is
-    away, times out or refuses a write (appending the same events again is
-    safe); `ExperimentError` (`INVALID_INPUT`) for bad ids, before any I/O.
+    log made it (`from_url`, whose keyword arguments are this constructor's).
+    Errors: `StorageUnavailableError` when Redis is away, times out or refuses
+    a write (appending the same events again is safe); `ExperimentError`
+    (`INVALID_INPUT`) for bad ids, before any I/O.
     """
 
     def __init__(
@@ -121,47 +119,16 @@ class RedisOutcomeLog:
         ping_timeout_s: float = 1.0,
         owns_client: bool = False,
     ) -> None:
-        if client.get_connection_kwargs().get("decode_responses"):
-            raise ValueError("RedisOutcomeLog needs a client with decode_responses=False")
-        check_positive("stream_maxlen", stream_maxlen)
-        check_positive("stream_minid_age_s", stream_minid_age_s)
-        self.keys = keys or KeyLayout()
-        self._client = client
-        self._owns_client = owns_client
-        self._maxlen = str(stream_maxlen or 0)
-        self._minid_age_ms = (stream_minid_age_s or 0) * 1000
-        self._ping_timeout_s = ping_timeout_s
-        self._commit = GroupCommit(client, _SCRIPT, max_batch=max_batch, what="outcomes")
-
-    @property
-    def flushes(self) -> int:
-        return self._commit.flushes
-
-    @property
-    def flushed(self) -> int:
-        return self._commit.flushed
-
-    @classmethod
-    def from_url(
-        cls,
-        url: str,
-        *,
-        keys: KeyLayout | None = None,
-        stream_maxlen: int | None = None,
-        stream_minid_age_s: int | None = None,
-        max_batch: int = DEFAULT_MAX_BATCH,
-        socket_timeout_s: float = 2.0,
-        connect_timeout_s: float = 1.0,
-    ) -> RedisOutcomeLog:
-        """A log with its own client for `url`, with bounded timeouts (see
-        `RedisSessionLog.from_url`)."""
-        return cls(
-            bounded_client(url, socket_timeout_s, connect_timeout_s),
-            keys=keys,
+        super().__init__(
+            client,
+            keys,
+            _SCRIPT,
             stream_maxlen=stream_maxlen,
             stream_minid_age_s=stream_minid_age_s,
             max_batch=max_batch,
-            owns_client=True,
+            ping_timeout_s=ping_timeout_s,
+            owns_client=owns_client,
+            what="outcomes",
         )
 
     async def append_outcomes(self, events: Sequence[OutcomeEvent]) -> list[AppendResult]:
@@ -211,16 +178,6 @@ class RedisOutcomeLog:
             documents = await self._hget(missing, "doc")
             tenants.update({s: _tenant_of(doc) for s, doc in documents.items()})
         return tenants
-
-    async def ping(self) -> bool:
-        """Whether Redis answers PING within `ping_timeout_s`; never raises."""
-        return await ping(self._client, self._ping_timeout_s)
-
-    async def aclose(self) -> None:
-        """Refuse new calls, wait for the queued ones, close an owned client."""
-        await self._commit.aclose()
-        if self._owns_client:
-            await self._client.aclose()
 
     def _call(
         self, shard: int, chunk: list[int], events: Sequence[OutcomeEvent], minid: str

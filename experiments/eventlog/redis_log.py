@@ -15,23 +15,22 @@ as one pipeline of EVALSHAs, then settles each caller's future.
 from __future__ import annotations
 
 import logging
+from operator import itemgetter
 
 from redis.exceptions import ResponseError
 
 from ..context import check_identifier
 from ..errors import StorageUnavailableError
-from ..events import ASSIGNMENT_FIELDS, AssignmentEvent
+from ..events import ASSIGNMENT_FIELDS, ASSIGNMENT_TYPE, SCHEMA_VERSION, AssignmentEvent
 from ._common import check_create_args
 from .group_commit import (
     DEFAULT_MAX_BATCH,
     UNAVAILABLE,
     AsyncRedis,
-    GroupCommit,
+    GroupCommitLog,
     LuaScript,
-    bounded_client,
     check_positive,
     minid_now,
-    ping,
 )
 from .keys import KeyLayout
 from .protocols import CreateResult
@@ -40,15 +39,39 @@ logger = logging.getLogger("voxroute.eventlog")
 
 DEFAULT_SESSION_TTL_S = 7 * 24 * 3600
 
-# The XADD field list: each stream field name with the ARGV slot of its value.
-_XADD_FIELDS = ", ".join(f"'{name}', ARGV[{5 + i}]" for i, name in enumerate(ASSIGNMENT_FIELDS))
-_TENANT_ARG = 5 + ASSIGNMENT_FIELDS.index("tenant_id")
-_MINID_ARG = 5 + len(ASSIGNMENT_FIELDS)
+# The XADD writes every field of ASSIGNMENT_FIELDS, in that order. The values
+# that are the same for every event (`type`, `v`) are written into the script
+# and the event id is ARGV[2] (the session hash records it too), so a call
+# carries only the values of its own event: fewer arguments to pack, send and
+# hand to Lua.
+_IN_SCRIPT = {"type": ASSIGNMENT_TYPE.decode(), "v": str(SCHEMA_VERSION)}
+_EVENT_ID = ASSIGNMENT_FIELDS.index("event_id")
+_PASSED = tuple(
+    i for i, name in enumerate(ASSIGNMENT_FIELDS) if name not in _IN_SCRIPT and i != _EVENT_ID
+)
+"""The indexes (in `encode_values()`) of the values a call passes, from ARGV[5] on."""
+_passed_values = itemgetter(*_PASSED)
+
+
+def _xadd_value(index: int, name: str) -> str:
+    if name in _IN_SCRIPT:
+        return f"'{_IN_SCRIPT[name]}'"
+    if index == _EVENT_ID:
+        return "ARGV[2]"
+    return f"ARGV[{5 + _PASSED.index(index)}]"
+
+
+_XADD_FIELDS = ", ".join(
+    f"'{name}', {_xadd_value(i, name)}" for i, name in enumerate(ASSIGNMENT_FIELDS)
+)
+_TENANT_ARG = 5 + _PASSED.index(ASSIGNMENT_FIELDS.index("tenant_id"))
+_MINID_ARG = 5 + len(_PASSED)
 
 # KEYS[1] session hash, KEYS[2] assignment stream shard.
 # ARGV[1] document, ARGV[2] event id, ARGV[3] TTL seconds (0: none),
-# ARGV[4] approximate MAXLEN (0: none), ARGV[5..] the event's values (ASSIGNMENT_FIELDS),
-# then, optionally, an approximate MINID trim (absent or 0: none).
+# ARGV[4] approximate MAXLEN (0: none), ARGV[5..] the event's other values
+# (ASSIGNMENT_FIELDS without type, v and event_id), then, optionally, an
+# approximate MINID trim (absent or 0: none).
 # Returns {1, stream id} when this event is the recorded one, {0, document} otherwise.
 CREATE_SESSION_SCRIPT = f"""
 local stored = redis.call('HMGET', KEYS[1], 'doc', 'event', 'stream')
@@ -73,17 +96,25 @@ _SCRIPT = LuaScript(CREATE_SESSION_SCRIPT)
 CREATE_SESSION_SHA = _SCRIPT.sha
 
 
-class RedisSessionLog:
+def create_session_args(
+    document: bytes, event: AssignmentEvent, ttl_s: str = "0", maxlen: str = "0"
+) -> tuple[bytes | str, ...]:
+    """The ARGV of `CREATE_SESSION_SCRIPT` (without the optional MINID)."""
+    values = event.encode_values()
+    return (document, values[_EVENT_ID], ttl_s, maxlen, *_passed_values(values))
+
+
+class RedisSessionLog(GroupCommitLog):
     """A `SessionLog` on Redis (`redis.asyncio.Redis` or `RedisCluster`).
 
     `client` must return bytes (`decode_responses=False`); it is closed by
-    `aclose` only when the log made it (`from_url`). `session_ttl_s` is the TTL
-    of a session document (None: no expiry); `stream_maxlen` caps each stream
-    shard approximately (`XADD MAXLEN ~`, None: never trimmed) and
-    `stream_minid_age_s` drops entries older than that many seconds
-    approximately (`XTRIM MINID ~`, None: never). `max_batch` caps the calls of
-    one pipeline. `flushes` counts the pipelines sent and `flushed` the script
-    calls they carried.
+    `aclose` only when the log made it (`from_url`, whose keyword arguments are
+    this constructor's). `session_ttl_s` is the TTL of a session document
+    (None: no expiry); `stream_maxlen` caps each stream shard approximately
+    (`XADD MAXLEN ~`, None: never trimmed) and `stream_minid_age_s` drops
+    entries older than that many seconds approximately (`XTRIM MINID ~`, None:
+    never). `max_batch` caps the calls of one pipeline. `flushes` counts the
+    pipelines sent and `flushed` the script calls they carried.
     """
 
     def __init__(
@@ -98,54 +129,20 @@ class RedisSessionLog:
         ping_timeout_s: float = 1.0,
         owns_client: bool = False,
     ) -> None:
-        if client.get_connection_kwargs().get("decode_responses"):
-            raise ValueError("RedisSessionLog needs a client with decode_responses=False")
         check_positive("session_ttl_s", session_ttl_s)
-        check_positive("stream_maxlen", stream_maxlen)
-        check_positive("stream_minid_age_s", stream_minid_age_s)
         check_positive("max_batch", max_batch)
-        self.keys = keys or KeyLayout()
-        self._client = client
-        self._owns_client = owns_client
-        self._ttl = str(session_ttl_s or 0)
-        self._maxlen = str(stream_maxlen or 0)
-        self._minid_age_ms = (stream_minid_age_s or 0) * 1000
-        self._ping_timeout_s = ping_timeout_s
-        self._commit = GroupCommit(client, _SCRIPT, max_batch=max_batch, what="sessions")
-
-    @property
-    def flushes(self) -> int:
-        return self._commit.flushes
-
-    @property
-    def flushed(self) -> int:
-        return self._commit.flushed
-
-    @classmethod
-    def from_url(
-        cls,
-        url: str,
-        *,
-        keys: KeyLayout | None = None,
-        session_ttl_s: int | None = DEFAULT_SESSION_TTL_S,
-        stream_maxlen: int | None = None,
-        stream_minid_age_s: int | None = None,
-        max_batch: int = DEFAULT_MAX_BATCH,
-        socket_timeout_s: float = 2.0,
-        connect_timeout_s: float = 1.0,
-    ) -> RedisSessionLog:
-        """A log with its own client for `url` (`redis://host:port/db`, `unix://path`):
-        bounded socket timeouts and one quick reconnect, so a Redis that is away
-        fails calls within about the timeouts instead of hanging."""
-        return cls(
-            bounded_client(url, socket_timeout_s, connect_timeout_s),
-            keys=keys,
-            session_ttl_s=session_ttl_s,
+        super().__init__(
+            client,
+            keys,
+            _SCRIPT,
             stream_maxlen=stream_maxlen,
             stream_minid_age_s=stream_minid_age_s,
             max_batch=max_batch,
-            owns_client=True,
+            ping_timeout_s=ping_timeout_s,
+            owns_client=owns_client,
+            what="sessions",
         )
+        self._ttl = str(session_ttl_s or 0)
 
     async def create_session(
         self, session_id: str, document: bytes, event: AssignmentEvent
@@ -158,13 +155,7 @@ class RedisSessionLog:
                 context={"session_id": session_id},
             )
         keys = (self.keys.session_key(session_id), self.keys.assignment_stream_of(session_id))
-        args: tuple[bytes | str, ...] = (
-            document,
-            event.event_id,
-            self._ttl,
-            self._maxlen,
-            *event.encode_values(),
-        )
+        args = create_session_args(document, event, self._ttl, self._maxlen)
         if self._minid_age_ms:
             args = (*args, minid_now(self._minid_age_ms))
         try:
@@ -185,16 +176,6 @@ class RedisSessionLog:
         except UNAVAILABLE as exc:
             raise unavailable(exc, session_id, "get_session") from exc
         return document.encode() if isinstance(document, str) else document
-
-    async def ping(self) -> bool:
-        """Whether Redis answers PING within `ping_timeout_s`."""
-        return await ping(self._client, self._ping_timeout_s)
-
-    async def aclose(self) -> None:
-        """Refuse new calls, wait for the queued ones, close an owned client."""
-        await self._commit.aclose()
-        if self._owns_client:
-            await self._client.aclose()
 
 
 def unavailable(exc: BaseException, session_id: str, operation: str) -> StorageUnavailableError:

@@ -12,8 +12,8 @@ import redis
 import redis.asyncio as aioredis
 
 from experiments.errors import ErrorCode, ExperimentError
-from experiments.eventlog import KeyLayout, RedisSessionLog, SessionLog
-from experiments.events import AssignmentEvent
+from experiments.eventlog import KeyLayout, RedisOutcomeLog, RedisSessionLog, SessionLog
+from experiments.events import ASSIGNMENT_FIELDS, AssignmentEvent
 
 pytestmark = [pytest.mark.redis, pytest.mark.timeout(30)]
 EventFactory = Callable[..., AssignmentEvent]
@@ -45,6 +45,7 @@ async def test_the_stream_entry_is_the_encoded_event(
     [(stream_id, fields)] = sync_redis.xrange(log.keys.assignment_stream_of("s-1"))
     assert stream_id.decode() == result.stream_id
     assert fields == {key.encode(): value for key, value in sent.encode().items()}
+    assert list(fields) == [name.encode() for name in ASSIGNMENT_FIELDS]  # readers go by position
     assert AssignmentEvent.decode(fields) == sent
 
 
@@ -209,3 +210,35 @@ async def test_a_decoding_client_is_refused(redis_url: str) -> None:
             RedisSessionLog(client)
     finally:
         await client.aclose()
+
+
+@pytest.mark.parametrize("log_class", [RedisSessionLog, RedisOutcomeLog])
+async def test_both_logs_refuse_a_decoding_client_and_bad_options(
+    redis_url: str, log_class: type[RedisSessionLog] | type[RedisOutcomeLog]
+) -> None:
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        with pytest.raises(ValueError, match=f"{log_class.__name__} needs .*decode_responses"):
+            log_class(client)
+    finally:
+        await client.aclose()
+    for option in ("stream_maxlen", "stream_minid_age_s", "max_batch"):
+        with pytest.raises(ValueError, match=option):
+            log_class.from_url(redis_url, **{option: 0})
+
+
+async def test_from_url_passes_its_options_and_closes_its_own_client(
+    redis_url: str, prefix: str, event: EventFactory, sync_redis: redis.Redis
+) -> None:
+    log = RedisSessionLog.from_url(
+        redis_url, keys=KeyLayout(prefix=prefix), session_ttl_s=60, socket_timeout_s=3
+    )
+    assert await log.ping()
+    await log.create_session("s-1", b"doc", event("s-1"))
+    assert 50 < sync_redis.ttl(log.keys.session_key("s-1")) <= 60
+    pool = log._client.connection_pool
+    assert pool.connection_kwargs["socket_timeout"] == 3
+    connections = [*pool._available_connections, *pool._in_use_connections]
+    assert any(connection.is_connected for connection in connections)
+    await log.aclose()
+    assert not any(connection.is_connected for connection in connections)
