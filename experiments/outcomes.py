@@ -32,6 +32,7 @@ from .context import check_identifier
 from .errors import ErrorCode, ExperimentError
 from .eventlog.protocols import AppendResult, AppendStatus, OutcomeLog
 from .events import OutcomeEvent, OutcomeKind
+from .fast_init import fast_init
 from .metrics import MetricRegistry
 
 MAX_EVENTS_PER_REQUEST = 1000
@@ -57,6 +58,7 @@ class OutcomeStatus(StrEnum):
     REJECTED = "rejected"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class OutcomeReport:
     """One event as a client sent it, not validated yet (values as parsed from
@@ -69,6 +71,7 @@ class OutcomeReport:
     kind: OutcomeKind | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class OutcomeProblem:
     """Why one event was rejected: `field` is its path (`events[3].metrics.mos`)."""
@@ -95,6 +98,7 @@ class OutcomeProblem:
         }
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class OutcomeResult:
     """The fate of the event at `index` of the call; `errors` when rejected."""
@@ -122,6 +126,7 @@ class OutcomeRejectedError(ExperimentError):
         self.problems = tuple(problems)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class _Valid:
     index: int

@@ -10,12 +10,14 @@ from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 from ..events import AssignmentEvent, OutcomeEvent
+from ..fast_init import fast_init
 
 StreamPosition = str | Mapping[int, str]
 """Where to read from: one stream id for every shard, or a stream id per shard
 index (shards missing from the mapping are read from the start)."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CreateResult:
     """The outcome of `SessionLog.create_session`.
@@ -81,6 +83,7 @@ class AppendStatus(StrEnum):
     SPOOLED = "spooled"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AppendResult:
     """What happened to one outcome event: appended (with its stream id), a
