@@ -25,18 +25,33 @@ SyncClient = redis.Redis | redis.RedisCluster
 
 class HiredisPackingConnection(aioredis.Connection):
     """A TCP connection that packs commands with hiredis (C) instead of redis-py's
-    Python packer, as redis-py's sync client already does. Arguments are encoded
-    by the same encoder first, so what reaches Redis is byte for byte the same;
-    packing a script call with a dozen arguments costs a few microseconds less."""
+    Python packer, as redis-py's sync client already does. What reaches Redis is
+    byte for byte the same (tested): with the default UTF-8 strict encoding,
+    hiredis packs str, bytes, int and float exactly as redis-py's encoder
+    does, so the arguments go to it as they are (about half the cost of
+    encoding each in Python first: 0.9 against 1.7 ms for 5,000 arguments, the
+    outcome script of a 500-event batch); with another encoding, or a
+    bytearray or memoryview among them, they go through redis-py's encoder
+    first. Like redis-py, a bool or another type is refused with `DataError`."""
 
     def pack_command(self, *args: Any) -> list[bytes]:
         if isinstance(args[0], str):
             args = (*args[0].encode().split(), *args[1:])
         elif b" " in args[0]:
             args = (*args[0].split(), *args[1:])
-        encode = self.encoder.encode
-        packed: bytes = hiredis.pack_command(tuple(encode(arg) for arg in args))  # type: ignore[no-untyped-call]
+        encoder = self.encoder
+        if encoder.encoding.lower() not in _UTF8 or encoder.encoding_errors != "strict":
+            args = tuple(encoder.encode(arg) for arg in args)  # type: ignore[no-untyped-call]
+        try:
+            packed: bytes = hiredis.pack_command(args)
+        except TypeError:  # a bytearray or memoryview, or a type redis-py refuses too
+            encode = encoder.encode  # DataError for a type redis-py refuses
+            args = tuple(bytes(encode(arg)) for arg in args)  # type: ignore[no-untyped-call]
+            packed = hiredis.pack_command(args)
         return [packed]
+
+
+_UTF8 = frozenset({"utf-8", "utf8"})
 
 
 def split_cluster_url(url: str) -> tuple[bool, str]:

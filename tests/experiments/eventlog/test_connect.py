@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import redis
 import redis.asyncio as aioredis
 
 from experiments.eventlog.connect import HiredisPackingConnection, async_client, split_cluster_url
@@ -12,6 +13,7 @@ from experiments.eventlog.connect import HiredisPackingConnection, async_client,
     "args",
     [
         ("EVALSHA", "abc", 2, "vr:{s0}:session:x", b"k2", 1.5, 10, "caf\u00e9", b"\x00\xff"),
+        ("SET", "k", 1e20, -3, 0.1, float("inf"), 2**70, memoryview(b"mv"), bytearray(b"ba")),
         ("CONFIG GET", "maxmemory"),
         (b"XRANGE", b"s", b"-", b"+", b"COUNT", 10),
     ],
@@ -20,6 +22,22 @@ def test_hiredis_packing_equals_redis_py_packing(args: tuple[object, ...]) -> No
     python = aioredis.Connection()
     fast = HiredisPackingConnection()
     assert b"".join(fast.pack_command(*args)) == b"".join(python.pack_command(*args))
+
+
+@pytest.mark.parametrize("value", [True, None, [1], {"a": 1}])
+def test_hiredis_packing_refuses_what_redis_py_refuses(value: object) -> None:
+    with pytest.raises(redis.DataError):
+        aioredis.Connection().pack_command("SET", "k", value)
+    with pytest.raises(redis.DataError):
+        HiredisPackingConnection().pack_command("SET", "k", value)
+
+
+def test_another_encoding_is_applied_before_packing() -> None:
+    python = aioredis.Connection(encoding="latin-1")
+    fast = HiredisPackingConnection(encoding="latin-1")
+    args = ("SET", "caf\u00e9", 2.5)
+    assert b"".join(fast.pack_command(*args)) == b"".join(python.pack_command(*args))
+    assert b"caf\xe9" in b"".join(fast.pack_command(*args))
 
 
 def test_cluster_urls_are_recognised() -> None:
