@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     app.state.settings = settings
     sessions.register_hot_path(app)  # ahead of the routers: matched first
+    outcomes.register_hot_path(app)
     app.include_router(sessions.router)
     app.include_router(outcomes.router)
     app.include_router(health.router)

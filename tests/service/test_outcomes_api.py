@@ -10,9 +10,12 @@ import httpx
 import orjson
 import pytest
 import redis
+from fastapi.routing import APIRoute
 
 from experiments.eventlog import KeyLayout
 from experiments.events import OutcomeEvent, OutcomeKind
+from service.main import create_app
+from service.settings import Settings
 
 SESSION = {"session_id": "call-8812", "tenant_id": "acme", "region": "eu"}
 TURN = {
@@ -303,3 +306,23 @@ async def test_the_openapi_document_describes_the_endpoints(client: httpx.AsyncC
 async def test_readyz_reports_the_metric_registry(client: httpx.AsyncClient) -> None:
     ready = (await client.get("/readyz")).json()
     assert ready["metrics"]["count"] == 17
+
+
+async def test_a_batch_body_that_is_not_json_is_422_and_writes_nothing(
+    client: httpx.AsyncClient, redis_url: str, prefix: str
+) -> None:
+    response = await client.post(
+        "/v1/outcomes", content=b'{"events": [', headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert error_of(response)["message"].startswith("body")
+    assert outcome_keys(redis_url, prefix) == []
+
+
+def test_the_batch_endpoint_is_served_ahead_of_the_routers(settings: Settings) -> None:
+    """POST /v1/outcomes reaches the plain route that validates the bytes; the
+    APIRoute behind it only describes the endpoint in the OpenAPI document."""
+    app = create_app(settings)
+    first = next(r for r in app.router.routes if getattr(r, "path", None) == "/v1/outcomes")
+    assert not isinstance(first, APIRoute)
+    assert "POST" in (first.methods or set())  # type: ignore[attr-defined]

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, FastAPI, Path, Request, Response
 
 from experiments.context import MAX_ID_LENGTH
+from experiments.outcomes import OutcomeService
 
 from ...responses import json_response
+from ..body import parse_body
 from ..deps import OutcomesDep
 from ..outcome_schemas import (
     BatchIn,
@@ -77,6 +79,26 @@ async def report_outcomes(body: BatchIn, outcomes: OutcomesDep) -> Response:
     (`events[3].metrics.mos`) and nothing written, or 202 with every event
     `appended` or `duplicate`. `per_event`: always 202; rejected events carry
     their errors and the others are written."""
+    return await _record_batch(body, outcomes)
+
+
+async def _serve_batch(request: Request) -> Response:
+    """`report_outcomes` with its body validated straight from the bytes."""
+    body = parse_body(BatchIn, await request.body())
+    return await _record_batch(body, request.app.state.runtime.outcomes)
+
+
+async def _record_batch(body: BatchIn, outcomes: OutcomeService) -> Response:
     reports = [event.to_report() for event in body.events]
     results = await outcomes.record_batch(reports, mode=body.mode, tenant_id=body.tenant_id)
     return json_response(batch_out(results), 202)
+
+
+def register_hot_path(app: FastAPI) -> None:
+    """Serve POST /v1/outcomes from a plain Starlette route ahead of the routers,
+    as `sessions.register_hot_path` does for POST /v1/sessions: collectors call
+    the batch endpoint in a loop, and this skips FastAPI's routing through the
+    routers and its body handling (the standard library's JSON decoder, then
+    validation). Responses and errors are the same; `report_outcomes` above
+    still describes the endpoint in the OpenAPI document."""
+    app.router.add_route("/v1/outcomes", _serve_batch, methods=["POST"], include_in_schema=False)

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Path, Request, Response
-from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
 
 from experiments.context import MAX_ID_LENGTH
 from experiments.sessions import SessionService
 
 from ...responses import json_bytes
+from ..body import parse_body, request_body
 from ..deps import SessionsDep
 from ..schemas import ErrorOut, SessionIn, SessionOut
 
@@ -24,12 +23,7 @@ SessionIdPath = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)]
     status_code=201,
     response_model=None,
     summary="Route a new session and pin its providers",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": SessionIn.model_json_schema()}},
-        }
-    },
+    openapi_extra=request_body(SessionIn),
     responses={
         201: {"model": SessionOut, "description": "Created: the route is pinned from now on."},
         200: {"model": SessionOut, "description": "The session existed: its pinned route."},
@@ -45,11 +39,7 @@ async def create_session(request: Request) -> Response:
     the route pinned the first time (200) and records nothing."""
     # The hot path: the body is validated straight from its bytes (pydantic-core)
     # instead of through FastAPI's parameter machinery; errors are the usual 422.
-    body = await request.body()
-    try:
-        session = SessionIn.model_validate_json(body)
-    except ValidationError as exc:
-        raise RequestValidationError(_in_body(exc), body=body) from None
+    session = parse_body(SessionIn, await request.body())
     sessions: SessionService = request.app.state.runtime.sessions
     result = await sessions.create(session.to_context())
     return json_bytes(result.document, 201 if result.created else 200)
@@ -67,10 +57,6 @@ def register_hot_path(app: FastAPI) -> None:
     POST; it still describes the endpoint in the OpenAPI document (a plain
     route is not in it)."""
     app.router.add_route("/v1/sessions", create_session, methods=["POST"], include_in_schema=False)
-
-
-def _in_body(exc: ValidationError) -> list[dict[str, Any]]:
-    return [{**err, "loc": ("body", *err["loc"])} for err in exc.errors(include_url=False)]
 
 
 @router.get(
