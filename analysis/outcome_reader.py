@@ -188,6 +188,9 @@ def outcomes_in_worker(
     def result() -> OutcomeArrays:
         try:
             ok, value = receiver.recv()
+            if not ok:
+                raise value
+            return _receive_arrays(receiver, value)
         except EOFError:
             worker.join()
             raise AnalysisError(
@@ -195,9 +198,6 @@ def outcomes_in_worker(
                 "without a result",
                 context={"exit_code": worker.exitcode},
             ) from None
-        if not ok:
-            raise value
-        return cast("OutcomeArrays", value)
 
     try:
         yield result
@@ -223,14 +223,42 @@ def _outcome_worker(sender: Connection, job: _OutcomeJob) -> None:
     """The outcome reader process: sends `(True, OutcomeArrays)` or `(False, error)`."""
     keys = KeyLayout(job.prefix, job.shards)
     try:
-        with gc_paused(), StreamReader.from_url(job.url, keys=keys) as reader:
-            arrays = read_outcomes(reader, job.metric_names, job.since, job.batch)
-            message: tuple[bool, Any] = (True, arrays)
-    except Exception as exc:  # the parent raises it
-        message = (False, exc)
-    try:
-        sender.send(message)
-    except Exception as exc:  # an error that does not pickle
-        sender.send((False, AnalysisError(f"reading the outcome streams failed: {exc!r}")))
+        try:
+            with gc_paused(), StreamReader.from_url(job.url, keys=keys) as reader:
+                arrays = read_outcomes(reader, job.metric_names, job.since, job.batch)
+        except Exception as exc:  # the parent raises it
+            try:
+                sender.send((False, exc))
+            except Exception:  # an error that does not pickle
+                sender.send((False, AnalysisError(f"reading the outcome streams failed: {exc!r}")))
+            return
+        _send_arrays(sender, arrays)
     finally:
         sender.close()
+
+
+_ARRAY_FIELDS = (
+    "event_session", "event_hash", "event_turn", "value_event", "value_metric", "value"
+)  # fmt: skip
+
+
+def _send_arrays(sender: Connection, arrays: OutcomeArrays) -> None:
+    """The lists pickled, then each array's buffer as it is: no pickled copy of
+    the arrays (hundreds of MB at millions of events) in either process."""
+    columns = [getattr(arrays, name) for name in _ARRAY_FIELDS]
+    shapes = [(column.dtype.str, column.size) for column in columns]
+    sender.send((True, (arrays.sessions, arrays.unknown_metrics, shapes)))
+    for column in columns:
+        sender.send_bytes(np.ascontiguousarray(column).data)
+
+
+def _receive_arrays(receiver: Connection, header: Any) -> OutcomeArrays:
+    sessions, unknown_metrics, shapes = header
+    received: dict[str, Any] = {}
+    for (dtype, size), name in zip(shapes, _ARRAY_FIELDS, strict=True):
+        array = np.empty(size, dtype=np.dtype(dtype))
+        got = receiver.recv_bytes_into(array.data) if array.nbytes else len(receiver.recv_bytes())
+        if got != array.nbytes:
+            raise AnalysisError(f"outcome array {name}: received {got} of {array.nbytes} bytes")
+        received[name] = array
+    return OutcomeArrays(sessions=sessions, unknown_metrics=unknown_metrics, **received)

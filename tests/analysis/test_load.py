@@ -385,3 +385,12 @@ def test_a_second_process_needs_a_url() -> None:
     events = MemoryEvents(*Experiment(sessions=5).events())
     with pytest.raises(ValueError, match="parallel=True needs source to be a Redis URL"):
         load_sessions(events, "stt-provider", metrics=METRICS, parallel=True)
+
+
+def test_a_second_process_with_no_outcomes_to_read(
+    client: redis.Redis, redis_url: str, prefix: str
+) -> None:
+    write(client, KeyLayout(prefix=prefix), [assignment("s1", "a", 0)], [])
+    df = load(redis_url, prefix, parallel=True)
+    assert df[col.TURNS].tolist() == [0]
+    assert np.isnan(df["stt_ttfb_ms"].iloc[0])
