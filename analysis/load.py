@@ -204,6 +204,7 @@ class _AssignmentColumns:
         self.flag_key = flag_key
         self.absent = Assignment(flag_key, "", None, None, "", None, None, None, None, None)
         self.columns: dict[str, list[Any]] = {name: [] for name in _COLUMNS}
+        self.seen: dict[str, dict[Any, Any]] = {name: {} for name in _CATEGORICAL}
         self.weight_codes = _Numbering({None: -1})
         self.duplicates = 0
         self.rows = 0
@@ -218,12 +219,21 @@ class _AssignmentColumns:
         self.attributes.add(self.rows, page.attributes)
         self.rows += len(page)
         self.columns["session_id"].extend(page.session_ids)
-        self.columns["tenant_id"].extend(page.tenant_ids)
-        self.columns["region"].extend(page.regions)
+        self._add_categorical("tenant_id", page.tenant_ids)
+        self._add_categorical("region", page.regions)
         self.columns["ts_ms"].extend(page.ts_ms)
         for name in _ASSIGNMENT_FIELDS:
-            self.columns[name].extend(map(attrgetter(name), picked))
+            if name in _CATEGORICAL:
+                self._add_categorical(name, map(attrgetter(name), picked))
+            else:
+                self.columns[name].extend(map(attrgetter(name), picked))
         self.columns["weights"].extend(map(self.weight_codes.__getitem__, map(_WEIGHTS, picked)))
+
+    def _add_categorical(self, name: str, values: Iterable[Any]) -> None:
+        """Keep one object per distinct value: every page decodes its own copies
+        of the same few strings (a million sessions held about 400 MB of them)."""
+        items = values if isinstance(values, list) else list(values)
+        self.columns[name].extend(map(self.seen[name].setdefault, items, items))
 
     def frame(self) -> tuple[pd.DataFrame, pd.Timestamp | None]:
         """The sessions of the flag (and of the pre-period) and the experiment start."""
