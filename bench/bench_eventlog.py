@@ -79,10 +79,10 @@ async def bench_writes(url: str, keys: KeyLayout, sessions: int, concurrency: in
 
     async def per_call(i: int) -> None:
         event = singles[i]
-        await client.evalsha(
-            CREATE_SESSION_SHA, 2, keys.session_key(event.session_id),
-            keys.assignment_stream_of(event.session_id),
-            *create_session_args(DOCUMENT, event, "3600"),
+        await client.evalsha(  # one session per call: header TTL, no MAXLEN, no MINID
+            CREATE_SESSION_SHA, 2, keys.assignment_stream_of(event.session_id),
+            keys.session_key(event.session_id), "3600", "0", "0",
+            *create_session_args(DOCUMENT, event),
         )  # fmt: skip
 
     seconds, latencies = await run_calls(per_call, sessions, concurrency)

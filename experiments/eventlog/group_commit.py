@@ -7,9 +7,18 @@ flight as one pipeline of EVALSHAs (at most `max_batch`), then settles each
 future with the script's reply. A lone call goes out at once as a bare EVALSHA;
 under load the calls of many requests share one round trip.
 
+`MergedGroupCommit` goes one step further for a script written to take many
+calls at once: the queued calls that share their first key (a stream shard,
+hence one cluster slot) become one script call, whose keys are that key and
+then each call's other keys, and whose arguments are a shared header (made at
+flush time) and then each call's arguments; the script returns one reply per
+call. One script call instead of one per call costs Redis and Python much
+less per call (the session log: about 20 us less Python CPU per session).
+
 Replies are raw: a script's error reply (`ResponseError`) fails only its own
-caller; a connection error or timeout fails every call of the batch with that
-error. The logs turn both into `StorageUnavailableError` with their context.
+caller (for a merged script, an error reply in the place of a call); a
+connection error or timeout fails every call of the batch with that error. The
+logs turn both into `StorageUnavailableError` with their context.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -141,18 +151,70 @@ class GroupCommit:
 
     async def _pipeline(self, batch: list[_Call]) -> list[Any]:
         """The replies of `batch`, a script error as the reply of its call."""
+        return await self._evalsha_all([(call.keys, call.args) for call in batch])
+
+    async def _evalsha_all(self, commands: list[tuple[Sequence[str], Sequence[Any]]]) -> list[Any]:
+        """One EVALSHA of the script per (keys, args), in one round trip; an
+        error reply as the reply of its command."""
         sha = self.script.sha
-        if len(batch) == 1:  # a pipeline of one costs more than the command itself
-            call = batch[0]
+        if len(commands) == 1:  # a pipeline of one costs more than the command itself
+            keys, args = commands[0]
             try:
-                return [await self._client.evalsha(sha, len(call.keys), *call.keys, *call.args)]
+                return [await self._client.evalsha(sha, len(keys), *keys, *args)]
             except ResponseError as exc:
                 return [exc]
         pipe = self._client.pipeline(transaction=False)
-        for call in batch:
+        for keys, args in commands:
             # execute_command: redis-py refuses ClusterPipeline.evalsha
-            pipe.execute_command("EVALSHA", sha, len(call.keys), *call.keys, *call.args)
+            pipe.execute_command("EVALSHA", sha, len(keys), *keys, *args)
         return list(await pipe.execute(raise_on_error=False))
+
+
+class MergedGroupCommit(GroupCommit):
+    """A `GroupCommit` whose calls are merged into script calls (see the module
+    docstring): at most `calls_per_script` calls per script call, their first
+    key shared; `header()` gives the arguments that come first."""
+
+    def __init__(
+        self,
+        client: AsyncRedis,
+        script: LuaScript,
+        *,
+        header: Callable[[], tuple[bytes | str, ...]],
+        calls_per_script: int,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        what: str = "script calls",
+    ) -> None:
+        super().__init__(client, script, max_batch=max_batch, what=what)
+        self._header = header
+        self._calls_per_script = calls_per_script
+
+    async def _pipeline(self, batch: list[_Call]) -> list[Any]:
+        by_first_key: dict[str, list[int]] = {}
+        for i, call in enumerate(batch):
+            by_first_key.setdefault(call.keys[0], []).append(i)
+        header = self._header()
+        chunks: list[list[int]] = []
+        commands: list[tuple[Sequence[str], Sequence[Any]]] = []
+        for first_key, indexes in by_first_key.items():
+            for start in range(0, len(indexes), self._calls_per_script):
+                chunk = indexes[start : start + self._calls_per_script]
+                keys = [first_key]
+                args: list[bytes | str] = [*header]
+                for i in chunk:
+                    keys += batch[i].keys[1:]
+                    args += batch[i].args
+                chunks.append(chunk)
+                commands.append((keys, args))
+        replies: list[Any] = [None] * len(batch)
+        for chunk, reply in zip(chunks, await self._evalsha_all(commands), strict=True):
+            if isinstance(reply, BaseException):
+                for i in chunk:
+                    replies[i] = reply
+            else:
+                for i, call_reply in zip(chunk, reply, strict=True):
+                    replies[i] = call_reply
+        return replies
 
 
 class GroupCommitLog:
@@ -190,7 +252,13 @@ class GroupCommitLog:
         self._maxlen = str(stream_maxlen or 0)
         self._minid_age_ms = (stream_minid_age_s or 0) * 1000
         self._ping_timeout_s = ping_timeout_s
-        self._commit = GroupCommit(client, script, max_batch=max_batch, what=what)
+        self._commit = self._group_commit(client, script, max_batch, what)
+
+    def _group_commit(
+        self, client: AsyncRedis, script: LuaScript, max_batch: int, what: str
+    ) -> GroupCommit:
+        """The group commit of the log's write script (each call one script call)."""
+        return GroupCommit(client, script, max_batch=max_batch, what=what)
 
     @classmethod
     def from_url(

@@ -1,15 +1,18 @@
 """`RedisSessionLog`: the session store and assignment log on Redis, with group commit.
 
-Creating a session is one server-side script (`CREATE_SESSION_SCRIPT`) that,
-atomically, returns the stored document when the session exists and otherwise
-appends the assignment event to the session's stream shard and stores the
-document (with the session's tenant, which outcome checks read) and its TTL.
-Both keys share a hash tag (see `keys`), so the script runs unchanged on one
-Redis and on a Redis Cluster.
+Creating a session is one step of a server-side script (`CREATE_SESSION_SCRIPT`)
+that, atomically, returns the stored document when the session exists and
+otherwise appends the assignment event to the session's stream shard and
+stores the document (with the session's tenant, which outcome checks read) and
+its TTL. The session hash and the stream shard share a hash tag (see `keys`),
+so the script runs unchanged on one Redis and on a Redis Cluster.
 
-Group commit (`group_commit.GroupCommit`): callers only queue their script call;
-one flusher task sends every call queued while the previous flush was in flight
-as one pipeline of EVALSHAs, then settles each caller's future.
+Group commit (`group_commit.MergedGroupCommit`): callers only queue their
+session; one flusher task sends every session queued while the previous flush
+was in flight, the sessions of one shard as one script call (up to
+`SESSIONS_PER_SCRIPT` each), all of them in one round trip, then settles each
+caller's future. The script runs each session's commands with `redis.pcall`,
+so that an error (a session key of another type) fails only that session.
 """
 
 from __future__ import annotations
@@ -27,8 +30,10 @@ from .group_commit import (
     DEFAULT_MAX_BATCH,
     UNAVAILABLE,
     AsyncRedis,
+    GroupCommit,
     GroupCommitLog,
     LuaScript,
+    MergedGroupCommit,
     check_positive,
     minid_now,
 )
@@ -39,69 +44,79 @@ logger = logging.getLogger("voxroute.eventlog")
 
 DEFAULT_SESSION_TTL_S = 7 * 24 * 3600
 
+SESSIONS_PER_SCRIPT = 64
+"""The most sessions one script call creates (Redis runs nothing else meanwhile)."""
+
 # The XADD writes every field of ASSIGNMENT_FIELDS, in that order. The values
-# that are the same for every event (`type`, `v`) are written into the script
-# and the event id is ARGV[2] (the session hash records it too), so a call
-# carries only the values of its own event: fewer arguments to pack, send and
-# hand to Lua.
+# that are the same for every event (`type`, `v`) are written into the script;
+# a session passes its document, its event id (the session hash records it
+# too) and its event's other values.
 _IN_SCRIPT = {"type": ASSIGNMENT_TYPE.decode(), "v": str(SCHEMA_VERSION)}
 _EVENT_ID = ASSIGNMENT_FIELDS.index("event_id")
 _PASSED = tuple(
     i for i, name in enumerate(ASSIGNMENT_FIELDS) if name not in _IN_SCRIPT and i != _EVENT_ID
 )
-"""The indexes (in `encode_values()`) of the values a call passes, from ARGV[5] on."""
+"""The indexes (in `encode_values()`) of the values a session passes after its event id."""
 _passed_values = itemgetter(*_PASSED)
+_ARGS_PER_SESSION = 2 + len(_PASSED)
 
 
 def _xadd_value(index: int, name: str) -> str:
     if name in _IN_SCRIPT:
         return f"'{_IN_SCRIPT[name]}'"
     if index == _EVENT_ID:
-        return "ARGV[2]"
-    return f"ARGV[{5 + _PASSED.index(index)}]"
+        return "ARGV[a + 1]"
+    return f"ARGV[a + {2 + _PASSED.index(index)}]"
 
 
 _XADD_FIELDS = ", ".join(
     f"'{name}', {_xadd_value(i, name)}" for i, name in enumerate(ASSIGNMENT_FIELDS)
 )
-_TENANT_ARG = 5 + _PASSED.index(ASSIGNMENT_FIELDS.index("tenant_id"))
-_MINID_ARG = 5 + len(_PASSED)
+_TENANT = f"ARGV[a + {2 + _PASSED.index(ASSIGNMENT_FIELDS.index('tenant_id'))}]"
 
-# KEYS[1] session hash, KEYS[2] assignment stream shard.
-# ARGV[1] document, ARGV[2] event id, ARGV[3] TTL seconds (0: none),
-# ARGV[4] approximate MAXLEN (0: none), ARGV[5..] the event's other values
-# (ASSIGNMENT_FIELDS without type, v and event_id), then, optionally, an
-# approximate MINID trim (absent or 0: none).
-# Returns {1, stream id} when this event is the recorded one, {0, document} otherwise.
+# KEYS[1] the assignment stream shard, then each session's hash (every key in
+# one shard). ARGV[1] TTL seconds (0: none), ARGV[2] approximate MAXLEN (0:
+# none), ARGV[3] approximate MINID (0: none), then per session: its document,
+# its event id and its event's other values (ASSIGNMENT_FIELDS without type, v
+# and event_id). Returns one reply per session, in order: {1, stream id} when
+# its event is the recorded one, {0, stored document} otherwise, or the error
+# of the command that failed (nothing after it is written for that session).
 CREATE_SESSION_SCRIPT = f"""
-local stored = redis.call('HMGET', KEYS[1], 'doc', 'event', 'stream')
-if stored[1] then
-  if stored[2] == ARGV[2] then return {{1, stored[3]}} end
-  return {{0, stored[1]}}
+local out = {{}}
+local ttl, maxlen = ARGV[1], ARGV[2]
+for e = 1, #KEYS - 1 do
+  local session, a = KEYS[e + 1], 4 + (e - 1) * {_ARGS_PER_SESSION}
+  local stored = redis.pcall('HMGET', session, 'doc', 'event', 'stream')
+  if stored.err then out[e] = stored
+  elseif stored[1] then
+    if stored[2] == ARGV[a + 1] then out[e] = {{1, stored[3]}} else out[e] = {{0, stored[1]}} end
+  else
+    local id
+    if maxlen == '0' then
+      id = redis.pcall('XADD', KEYS[1], '*', {_XADD_FIELDS})
+    else
+      id = redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*', {_XADD_FIELDS})
+    end
+    if type(id) == 'table' then out[e] = id
+    else
+      local done = redis.pcall('HSET', session, 'doc', ARGV[a], 'event', ARGV[a + 1],
+        'stream', id, 'tenant', {_TENANT})
+      if type(done) ~= 'table' and ttl ~= '0' then done = redis.pcall('EXPIRE', session, ttl) end
+      if type(done) == 'table' then out[e] = done else out[e] = {{1, id}} end
+    end
+  end
 end
-local id
-if ARGV[4] == '0' then
-  id = redis.call('XADD', KEYS[2], '*', {_XADD_FIELDS})
-else
-  id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', {_XADD_FIELDS})
-end
-local minid = ARGV[{_MINID_ARG}]
-if minid and minid ~= '0' then redis.call('XTRIM', KEYS[2], 'MINID', '~', minid) end
-redis.call('HSET', KEYS[1], 'doc', ARGV[1], 'event', ARGV[2], 'stream', id,
-  'tenant', ARGV[{_TENANT_ARG}])
-if ARGV[3] ~= '0' then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
-return {{1, id}}
+if ARGV[3] ~= '0' then redis.call('XTRIM', KEYS[1], 'MINID', '~', ARGV[3]) end
+return out
 """
 _SCRIPT = LuaScript(CREATE_SESSION_SCRIPT)
 CREATE_SESSION_SHA = _SCRIPT.sha
 
 
-def create_session_args(
-    document: bytes, event: AssignmentEvent, ttl_s: str = "0", maxlen: str = "0"
-) -> tuple[bytes | str, ...]:
-    """The ARGV of `CREATE_SESSION_SCRIPT` (without the optional MINID)."""
+def create_session_args(document: bytes, event: AssignmentEvent) -> tuple[bytes | str, ...]:
+    """One session's arguments of `CREATE_SESSION_SCRIPT`."""
     values = event.encode_values()
-    return (document, values[_EVENT_ID], ttl_s, maxlen, *_passed_values(values))
+    return (document, values[_EVENT_ID], *_passed_values(values))
 
 
 class RedisSessionLog(GroupCommitLog):
@@ -131,6 +146,7 @@ class RedisSessionLog(GroupCommitLog):
     ) -> None:
         check_positive("session_ttl_s", session_ttl_s)
         check_positive("max_batch", max_batch)
+        self._ttl = str(session_ttl_s or 0)
         super().__init__(
             client,
             keys,
@@ -142,7 +158,22 @@ class RedisSessionLog(GroupCommitLog):
             owns_client=owns_client,
             what="sessions",
         )
-        self._ttl = str(session_ttl_s or 0)
+
+    def _group_commit(
+        self, client: AsyncRedis, script: LuaScript, max_batch: int, what: str
+    ) -> GroupCommit:
+        return MergedGroupCommit(
+            client,
+            script,
+            header=self._script_header,
+            calls_per_script=SESSIONS_PER_SCRIPT,
+            max_batch=max_batch,
+            what=what,
+        )
+
+    def _script_header(self) -> tuple[str, ...]:
+        minid = minid_now(self._minid_age_ms) if self._minid_age_ms else "0"
+        return (self._ttl, self._maxlen, minid)
 
     async def create_session(
         self, session_id: str, document: bytes, event: AssignmentEvent
@@ -154,12 +185,9 @@ class RedisSessionLog(GroupCommitLog):
                 f"session {session_id!r}: the session log is closed",
                 context={"session_id": session_id},
             )
-        keys = (self.keys.session_key(session_id), self.keys.assignment_stream_of(session_id))
-        args = create_session_args(document, event, self._ttl, self._maxlen)
-        if self._minid_age_ms:
-            args = (*args, minid_now(self._minid_age_ms))
+        keys = (self.keys.assignment_stream_of(session_id), self.keys.session_key(session_id))
         try:
-            created, value = await self._commit.submit(keys, args)
+            created, value = await self._commit.submit(keys, create_session_args(document, event))
         except UNAVAILABLE as exc:
             if isinstance(exc, ResponseError):
                 logger.error("session %r: Redis refused the write: %r", session_id, exc)

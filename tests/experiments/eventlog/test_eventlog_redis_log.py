@@ -242,3 +242,44 @@ async def test_from_url_passes_its_options_and_closes_its_own_client(
     assert any(connection.is_connected for connection in connections)
     await log.aclose()
     assert not any(connection.is_connected for connection in connections)
+
+
+async def test_one_flush_creates_the_sessions_of_each_shard_in_script_calls(
+    async_redis: aioredis.Redis, prefix: str, event: EventFactory, sync_redis: redis.Redis
+) -> None:
+    keys = KeyLayout(prefix=prefix, shards=4)
+    log = RedisSessionLog(async_redis, keys, session_ttl_s=3600)
+    calls = 300  # more than SESSIONS_PER_SCRIPT in some shards
+    sessions = [f"s-{i}" for i in range(calls)]
+    results = await asyncio.gather(*(log.create_session(s, doc(s), event(s)) for s in sessions))
+    assert all(result.created for result in results)
+    assert (log.flushes, log.flushed) == (1, calls)
+    for shard in range(keys.shards):
+        entries = sync_redis.xrange(keys.assignment_stream(shard))
+        mine = [s for s in sessions if keys.shard_of(s) == shard]
+        assert [AssignmentEvent.decode(fields).session_id for _, fields in entries] == mine
+    for session_id, result in zip(sessions, results, strict=True):
+        stored = sync_redis.hgetall(keys.session_key(session_id))
+        assert stored[b"doc"] == doc(session_id)
+        assert stored[b"stream"].decode() == result.stream_id
+        assert stored[b"tenant"] == b"acme"
+        assert 3590 < sync_redis.ttl(keys.session_key(session_id)) <= 3600
+    again = await asyncio.gather(*(log.create_session(s, b"other", event(s)) for s in sessions))
+    assert [(r.document, r.created) for r in again] == [(doc(s), False) for s in sessions]
+    assert sum(sync_redis.xlen(stream) for stream in keys.assignment_streams()) == calls
+    await log.aclose()
+
+
+async def test_a_session_that_fails_inside_a_script_call_writes_nothing_for_itself(
+    log: RedisSessionLog, event: EventFactory, sync_redis: redis.Redis
+) -> None:
+    sync_redis.set(log.keys.session_key("s-bad"), "not a hash")
+    sessions = ("s-1", "s-bad", "s-2", "s-bad", "s-3")
+    results = await asyncio.gather(
+        *(log.create_session(s, b"d", event(s)) for s in sessions), return_exceptions=True
+    )
+    assert log.flushes == 1  # all five in one script call
+    assert [isinstance(r, ExperimentError) for r in results] == [False, True, False, True, False]
+    entries = sync_redis.xrange(log.keys.assignment_stream_of("s-1"))
+    assert [AssignmentEvent.decode(f).session_id for _, f in entries] == ["s-1", "s-2", "s-3"]
+    assert sync_redis.get(log.keys.session_key("s-bad")) == b"not a hash"
