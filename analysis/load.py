@@ -111,13 +111,14 @@ def load_sessions(
     `pause_gc` pauses the cyclic GC of the whole process while reading (see
     `gc_paused`); a server that must keep collecting can turn it off.
 
-    `parallel`: read the outcome streams in a second process (started with
-    `spawn`, so it is safe in threaded programs and notebooks) while this one
-    reads the assignments; decoding is CPU-bound, so on two or more cores this
-    takes about the time of the outcome streams alone. It needs `source` to be
-    a URL. None (the default) decides: parallel when the machine has two cores
-    or more and the outcome streams hold at least `PARALLEL_MIN_OUTCOMES`
-    entries (below that, starting the process costs more than it saves).
+    `parallel`: share the reading with a second process (started with `spawn`,
+    so it is safe in threaded programs and notebooks): it reads the first part
+    of the outcome streams while this one reads the assignments and then the
+    rest of the outcomes, the split chosen so that both have about the same
+    work (decoding is CPU-bound). It needs `source` to be a URL. None (the
+    default) decides: parallel when the machine has two cores or more and the
+    outcome streams hold at least `PARALLEL_MIN_OUTCOMES` entries (below that,
+    starting the process costs more than it saves).
     """
     specs = metric_specs(default_metrics() if metrics is None else metrics)
     names = [spec.name for spec in specs]
@@ -132,9 +133,16 @@ def load_sessions(
                 parallel = (os.cpu_count() or 1) > 1 and (
                     reader.count_outcomes() >= PARALLEL_MIN_OUTCOMES
                 )
-            if not parallel:
+            span = reader.outcome_time_span() if parallel else None
+            if span is None:
                 return _load(reader, flag_key, specs, since=since, batch=batch, flag=flag)
-            with outcomes_in_worker(source, keys, since, batch, names) as outcomes:
+            counts = {
+                "assignments": reader.count_assignments(),
+                "outcomes": reader.count_outcomes(),
+            }
+            with outcomes_in_worker(
+                reader, source, since, batch, names, span=span, **counts
+            ) as outcomes:
                 return _load(
                     reader, flag_key, specs, since=since, batch=batch, flag=flag, outcomes=outcomes
                 )

@@ -89,7 +89,7 @@ class OutcomeColumns:
             event_session=np.fromiter(
                 map(self.session_codes.__getitem__, page.session_ids), np.int32, count=n
             ),
-            event_hash=np.fromiter(map(hash, page.event_ids), np.int64, count=n),
+            event_hash=stable_hashes(page.event_ids),
             event_turn=np.fromiter(map(_IS_TURN.__getitem__, page.kinds), bool, count=n),
         )
         names = page.metric_names
@@ -130,22 +130,93 @@ class OutcomeColumns:
         )
 
 
+def concat_outcomes(parts: Sequence[OutcomeArrays]) -> OutcomeArrays:
+    """Consecutive parts of the outcome streams as one (read apart, in order)."""
+    if len(parts) == 1:
+        return parts[0]
+    session_offsets = np.cumsum([0, *(len(p.sessions) for p in parts[:-1])])
+    event_offsets = np.cumsum([0, *(p.event_session.size for p in parts[:-1])])
+    return OutcomeArrays(
+        [session for part in parts for session in part.sessions],
+        np.concatenate(
+            [p.event_session + o for p, o in zip(parts, session_offsets, strict=True)]
+        ).astype(np.int32),
+        np.concatenate([p.event_hash for p in parts]),
+        np.concatenate([p.event_turn for p in parts]),
+        np.concatenate(
+            [p.value_event + o for p, o in zip(parts, event_offsets, strict=True)]
+        ).astype(np.int32),
+        np.concatenate([p.value_metric for p in parts]),
+        np.concatenate([p.value for p in parts]),
+        sorted({name for part in parts for name in part.unknown_metrics}),
+    )
+
+
+_MULTIPLY = np.uint64(0x9E3779B97F4A7C15)
+_FMIX = (np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53))
+
+
+def stable_hashes(texts: Sequence[str]) -> NDArray[np.int64]:
+    """A 64-bit hash of each string that every process computes alike (Python's
+    `hash` is salted per process, and parts of the outcome streams are read by
+    different processes): the string's UCS-4 code points, two to a 64-bit
+    word, mixed word by word (xor, multiply, shift) up to its own length,
+    then its length, finished with MurmurHash3's fmix64. A string's hash does
+    not depend on the others hashed with it. Not cryptographic: it tells
+    apart the event ids of one session."""
+    n = len(texts)
+    if not n:
+        return np.empty(0, dtype=np.int64)
+    codes = np.array(texts, dtype=np.str_)
+    lengths = np.strings.str_len(codes).astype(np.uint64)
+    width = codes.dtype.itemsize // 4
+    points = codes.view(np.uint32).reshape(n, width)
+    if width % 2:
+        points = np.concatenate([points, np.zeros((n, 1), dtype=np.uint32)], axis=1)
+    words = np.ascontiguousarray(points).view(np.uint64)
+    used = (lengths + np.uint64(1)) // np.uint64(2)  # words holding code points
+    with np.errstate(over="ignore"):
+        h = np.full(n, _MULTIPLY, dtype=np.uint64)
+        for j, column in enumerate(words.T):
+            mixed = (h ^ column) * _MULTIPLY
+            mixed ^= mixed >> np.uint64(32)
+            h = np.where(used > j, mixed, h)
+        h ^= lengths * _MULTIPLY
+        for multiplier in _FMIX:
+            h ^= h >> np.uint64(33)
+            h *= multiplier
+        h ^= h >> np.uint64(33)
+    return h.view(np.int64)
+
+
 def read_outcomes(
-    reader: OutcomeEventReader, metric_names: Sequence[str], since: StreamPosition, batch: int
+    reader: OutcomeEventReader,
+    metric_names: Sequence[str],
+    since: StreamPosition,
+    batch: int,
+    until: str | None = None,
 ) -> OutcomeArrays:
-    """Every outcome event after `since` as `OutcomeArrays` for `metric_names`."""
+    """Every outcome event after `since` (up to `until`, inclusive, when the
+    reader reads pages) as `OutcomeArrays` for `metric_names`."""
     outcomes = OutcomeColumns(metric_names)
-    for page in _outcome_pages(reader, since, batch):
+    for page in _outcome_pages(reader, since, batch, until):
         outcomes.add(page)
     return outcomes.arrays()
 
 
 def _outcome_pages(
-    reader: OutcomeEventReader, since: StreamPosition, batch: int
+    reader: OutcomeEventReader, since: StreamPosition, batch: int, until: str | None = None
 ) -> Iterator[OutcomePage]:
     read_pages = getattr(reader, "read_outcome_pages", None)
     if read_pages is not None:
-        return cast("Iterator[OutcomePage]", read_pages(since=since, batch=batch))
+        pages = (
+            read_pages(since=since, batch=batch, until=until)
+            if until
+            else read_pages(since=since, batch=batch)
+        )
+        return cast("Iterator[OutcomePage]", pages)
+    if until is not None:
+        raise ValueError("until needs a reader with read_outcome_pages")
     return map(OutcomePage.from_events, reader.read_outcomes(since=since, batch=batch))
 
 
@@ -168,36 +239,48 @@ def gc_paused() -> Iterator[None]:
 
 
 PARALLEL_MIN_OUTCOMES = 200_000
-"""Outcome entries from which `load_sessions` reads in two processes by default."""
+"""Outcome entries from which `load_sessions` shares them with a second process by default."""
+
+
+ASSIGNMENT_COST = 1.75
+"""Decoding an assignment entry costs about this many outcome entries (measured)."""
 
 
 @contextmanager
 def outcomes_in_worker(
-    url: str, keys: KeyLayout, since: StreamPosition, batch: int, metric_names: Sequence[str]
+    reader: StreamReader,
+    url: str,
+    since: StreamPosition,
+    batch: int,
+    metric_names: Sequence[str],
+    *,
+    span: tuple[int, int],
+    assignments: int,
+    outcomes: int,
 ) -> Iterator[Callable[[], OutcomeArrays]]:
-    """Start reading the outcome streams in a spawned process; yields the call
-    that waits for its `OutcomeArrays` (or raises the error it met). The process
-    is stopped if the caller leaves before taking the result."""
+    """Share the outcome streams between a spawned process and the caller,
+    which reads the assignments first: the process reads the outcomes up to a
+    point of their time `span` (first and last entry's milliseconds) chosen so
+    that both sides have about the same work (`assignments` entries cost
+    `ASSIGNMENT_COST` outcome entries each), and the yielded call reads the
+    rest here (with `reader`), then joins both parts in stream order (or
+    raises the error the process met). The process is stopped if the caller
+    leaves before taking the result."""
+    share = (ASSIGNMENT_COST * assignments + outcomes) / (2 * max(outcomes, 1))
+    share = min(1.0, max(0.5, share))
+    until = f"{span[0] + int((span[1] - span[0]) * share)}-{2**64 - 1}"
+    keys = reader.keys
     context = multiprocessing.get_context("spawn")
     receiver, sender = context.Pipe(duplex=False)
-    job = _OutcomeJob(url, keys.prefix, keys.shards, since, batch, list(metric_names))
+    job = _OutcomeJob(url, keys.prefix, keys.shards, since, batch, list(metric_names), until)
     worker = context.Process(target=_outcome_worker, args=(sender, job), daemon=True)
     worker.start()
     sender.close()
 
     def result() -> OutcomeArrays:
-        try:
-            ok, value = receiver.recv()
-            if not ok:
-                raise value
-            return _receive_arrays(receiver, value)
-        except EOFError:
-            worker.join()
-            raise AnalysisError(
-                f"the process reading the outcome streams ended (exit code {worker.exitcode}) "
-                "without a result",
-                context={"exit_code": worker.exitcode},
-            ) from None
+        rest = _after(since, until, keys.shards)
+        here = read_outcomes(reader, metric_names, rest, batch)
+        return concat_outcomes([_result(worker, receiver), here])
 
     try:
         yield result
@@ -210,6 +293,34 @@ def outcomes_in_worker(
                 worker.join()
 
 
+def _after(since: StreamPosition, until: str, shards: int) -> StreamPosition:
+    """`since` for the part after `until`: `until` itself (exclusive), except on
+    the shards where `since` is later."""
+    if isinstance(since, str):
+        return max(since, until, key=_stream_order)
+    return {s: max(since.get(s, "0-0"), until, key=_stream_order) for s in range(shards)}
+
+
+def _stream_order(stream_id: str) -> tuple[int, int]:
+    ms, _, seq = stream_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _result(worker: Any, receiver: Connection) -> OutcomeArrays:
+    try:
+        ok, value = receiver.recv()
+        if not ok:
+            raise value
+        return _receive_arrays(receiver, value)
+    except EOFError:
+        worker.join()
+        raise AnalysisError(
+            f"the process reading the outcome streams ended (exit code {worker.exitcode}) "
+            "without a result",
+            context={"exit_code": worker.exitcode},
+        ) from None
+
+
 class _OutcomeJob(NamedTuple):
     url: str
     prefix: str
@@ -217,6 +328,7 @@ class _OutcomeJob(NamedTuple):
     since: StreamPosition
     batch: int
     metric_names: list[str]
+    until: str | None
 
 
 def _outcome_worker(sender: Connection, job: _OutcomeJob) -> None:
@@ -225,7 +337,7 @@ def _outcome_worker(sender: Connection, job: _OutcomeJob) -> None:
     try:
         try:
             with gc_paused(), StreamReader.from_url(job.url, keys=keys) as reader:
-                arrays = read_outcomes(reader, job.metric_names, job.since, job.batch)
+                arrays = read_outcomes(reader, job.metric_names, job.since, job.batch, job.until)
         except Exception as exc:  # the parent raises it
             try:
                 sender.send((False, exc))

@@ -84,6 +84,11 @@ class StreamReader:
     ) -> None:
         self.close()
 
+    def count_assignments(self) -> int:
+        """The number of entries in the assignment streams (XLEN over the shards)."""
+        streams = map(self.keys.assignment_stream, range(self.keys.shards))
+        return sum(int(self._client.xlen(stream)) for stream in streams)
+
     def count_outcomes(self) -> int:
         """The number of entries in the outcome streams (XLEN over the shards)."""
         return sum(
@@ -113,10 +118,24 @@ class StreamReader:
         return self._read(self.keys.assignment_stream, AssignmentPage.decode, since, batch)
 
     def read_outcome_pages(
-        self, since: StreamPosition = "0-0", batch: int = 10_000
+        self, since: StreamPosition = "0-0", batch: int = 10_000, *, until: str | None = None
     ) -> Iterator[OutcomePage]:
-        """The entries of `read_outcomes` as columns, a page per batch."""
-        return self._read(self.keys.outcome_stream, OutcomePage.decode, since, batch)
+        """The entries of `read_outcomes` as columns, a page per batch; with
+        `until` (a stream id), only those up to it, inclusive, on every shard."""
+        return self._read(self.keys.outcome_stream, OutcomePage.decode, since, batch, until)
+
+    def outcome_time_span(self) -> tuple[int, int] | None:
+        """The milliseconds of the first and the last outcome entry over the
+        shards (their stream ids' time part), or None when there is none."""
+        first: list[int] = []
+        last: list[int] = []
+        for stream in map(self.keys.outcome_stream, range(self.keys.shards)):
+            head = cast("_Page", self._xrange(stream, min="-", max="+", count=1))
+            tail = cast("_Page", self._client.xrevrange(stream, max="+", min="-", count=1))
+            if head and tail:
+                first.append(parse_stream_id(head[0][0])[0])
+                last.append(parse_stream_id(tail[0][0])[0])
+        return (min(first), max(last)) if first else None
 
     def _read(
         self,
@@ -124,18 +143,25 @@ class StreamReader:
         decode: Callable[[_Page], P],
         since: StreamPosition,
         batch: int,
+        until: str | None = None,
     ) -> Iterator[P]:
         if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
             raise ValueError(f"batch must be a positive integer, got {batch!r}")
         starts = _starts(since, self.keys.shards)
+        end = "+" if until is None else "-".join(map(str, parse_stream_id(until)))
         if self.keys.shards == 1:
-            return self._single(stream, decode, starts[0], batch)
-        return self._merged(stream, decode, starts, batch)
+            return self._single(stream, decode, starts[0], batch, end)
+        return self._merged(stream, decode, starts, batch, end)
 
     def _single(
-        self, stream: Callable[[int], str], decode: Callable[[_Page], P], start: str, batch: int
+        self,
+        stream: Callable[[int], str],
+        decode: Callable[[_Page], P],
+        start: str,
+        batch: int,
+        end: str,
     ) -> Iterator[P]:
-        for page in self._pages(stream(0), start, batch):
+        for page in self._pages(stream(0), start, batch, end):
             yield _decode_page(decode, page, (stream(0),))
 
     def _merged(
@@ -144,28 +170,31 @@ class StreamReader:
         decode: Callable[[_Page], P],
         starts: dict[int, str],
         batch: int,
+        end: str,
     ) -> Iterator[P]:
-        shards = [self._entries(stream, shard, start, batch) for shard, start in starts.items()]
+        shards = [
+            self._entries(stream, shard, start, batch, end) for shard, start in starts.items()
+        ]
         merged = heapq.merge(*shards, key=_order)
         names = tuple(stream(shard) for shard in starts)
         while page := [entry[1:3] for entry in islice(merged, batch)]:
             yield _decode_page(decode, page, names)
 
     def _entries(
-        self, stream: Callable[[int], str], shard: int, start: str, page: int
+        self, stream: Callable[[int], str], shard: int, start: str, page: int, end: str
     ) -> Iterator[_Entry]:
-        """Every entry of one shard after `start` with its sort key."""
-        for entries in self._pages(stream(shard), start, page):
+        """Every entry of one shard after `start` (up to `end`) with its sort key."""
+        for entries in self._pages(stream(shard), start, page, end):
             for entry_id, fields in entries:
                 yield parse_stream_id(entry_id), entry_id, fields, shard
 
-    def _pages(self, key: str, start: str, page: int) -> Iterator[_Page]:
-        """One stream's entries after `start`, `page` at a time (XRANGE with an
-        exclusive start, Redis 6.2+)."""
+    def _pages(self, key: str, start: str, page: int, end: str = "+") -> Iterator[_Page]:
+        """One stream's entries after `start` up to `end` (inclusive), `page` at a
+        time (XRANGE with an exclusive start, Redis 6.2+)."""
         cursor = start
         while True:
             with _gc_paused():
-                entries = cast("_Page", self._xrange(key, min=f"({cursor}", max="+", count=page))
+                entries = cast("_Page", self._xrange(key, min=f"({cursor}", max=end, count=page))
             if not entries:
                 return
             yield entries

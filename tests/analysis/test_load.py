@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +18,7 @@ from synthetic import CSAT, E2E, METRICS, PEAK, SUCCESS, TTFB, Experiment, Memor
 from analysis import analyze, load_sessions
 from analysis import columns as col
 from analysis import load as analysis_load
+from analysis.outcome_reader import stable_hashes
 from experiments.eventlog import KeyLayout, StreamReader
 from experiments.events import (
     Assignment,
@@ -358,9 +361,9 @@ def test_by_default_a_second_process_reads_only_large_outcome_streams(
     started: list[bool] = []
     in_worker = analysis_load.outcomes_in_worker
 
-    def recording(*args: Any) -> Any:
+    def recording(*args: Any, **kwargs: Any) -> Any:
         started.append(True)
-        return in_worker(*args)
+        return in_worker(*args, **kwargs)
 
     monkeypatch.setattr(analysis_load, "outcomes_in_worker", recording)
     monkeypatch.setattr(analysis_load.os, "cpu_count", lambda: 2)
@@ -394,3 +397,46 @@ def test_a_second_process_with_no_outcomes_to_read(
     df = load(redis_url, prefix, parallel=True)
     assert df[col.TURNS].tolist() == [0]
     assert np.isnan(df["stt_ttfb_ms"].iloc[0])
+
+
+def test_outcomes_read_in_two_parts_are_joined_in_stream_order_and_deduplicated(
+    client: redis.Redis, redis_url: str, prefix: str
+) -> None:
+    """The second process reads the first part of the outcome streams' time
+    span, this one the rest; a replay in the second part of an event of the
+    first is still a duplicate, and `last` takes the value recorded last."""
+    keys = KeyLayout(prefix=prefix)
+    write(client, keys, [assignment(f"s{i}", "ab"[i % 2], i) for i in range(20)], [])
+    events = [
+        outcome(f"s{i % 20}", i, OutcomeKind.TURN, stt_ttfb_ms=float(i), csat=float(1 + i % 5))
+        for i in range(200)
+    ]
+    events.append(events[3])  # a replay, at the end of the stream
+    for n, event in enumerate(events):
+        client.xadd(keys.outcome_stream(0), event.encode(), id=f"{1_000 + n * 1_000}-0")  # type: ignore[arg-type]
+    sequential = load(redis_url, prefix, parallel=False)
+    parallel = load(redis_url, prefix, parallel=True)
+    pd.testing.assert_frame_equal(sequential, parallel)
+    assert parallel.attrs == sequential.attrs
+    assert parallel.attrs["duplicate_outcomes"] == 1
+    by_session = parallel.set_index(col.SESSION_ID)
+    assert by_session.loc["s3", col.TURNS] == 10
+    assert by_session.loc["s3", "csat"] == float(1 + 183 % 5)  # the last one recorded
+
+
+def test_stable_hashes_agree_across_processes_and_tell_ids_apart() -> None:
+    ids = [f"o-{i}" for i in range(50_000)] + ["", "é" * 129, "o-1\u2603", "a" * 7, "a" * 8]
+    hashes = stable_hashes(ids)
+    assert len(set(hashes.tolist())) == len(ids)
+    assert stable_hashes(ids[:3]).tolist() == hashes[:3].tolist()  # whatever it is hashed with
+    assert stable_hashes(ids[-2:][::-1]).tolist() == hashes[-2:][::-1].tolist()
+    code = (
+        "import sys; from analysis.outcome_reader import stable_hashes; "
+        "print(stable_hashes(['o-1', 'é' * 129, '']).tolist())"
+    )
+    for _ in range(2):  # each interpreter salts hash() differently
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout
+        assert out.strip() == str(stable_hashes(["o-1", "é" * 129, ""]).tolist())
+    assert stable_hashes([]).size == 0
