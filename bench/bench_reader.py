@@ -6,7 +6,9 @@ A dedicated `redis-server` (free loopback port, temp dir, no persistence) gets
 then, over `--rounds` interleaved rounds, both read the whole stream:
 
 - reader: `StreamReader.read_outcomes(batch=...)`, every `(stream_id, event)`
-  kept in a list (what the analysis does with them);
+  kept in a list;
+- pages:  `StreamReader.read_outcome_pages(batch=...)`, every page of columns
+  kept (what the analysis loader reads);
 - raw:    `redis.Redis.xrange(key, min="(<last id>", count=...)` with redis-py
   and hiredis, every page of raw replies kept in a list.
 
@@ -91,6 +93,18 @@ def read_reader(url: str, keys: KeyLayout, batch: int) -> Timing:
         return timer.stop(len(kept))
 
 
+def read_pages(url: str, keys: KeyLayout, batch: int) -> Timing:
+    with StreamReader.from_url(url, keys=keys) as reader:
+        next(reader.read_outcome_pages(batch=1))  # connect outside the clock
+        kept: list[Any] = []
+        timer = Timer()
+        count = 0
+        for page in reader.read_outcome_pages(batch=batch):
+            kept.append(page)
+            count += len(page)
+        return timer.stop(count)
+
+
 def read_raw(url: str, stream: str, batch: int, *, pause_gc: bool) -> Timing:
     """Every page of raw replies; `pause_gc`: the cyclic GC paused during each
     XRANGE call, as the reader pauses it while it fetches and decodes a page."""
@@ -162,7 +176,8 @@ def report(results: dict[str, list[Timing]], args: argparse.Namespace) -> None:
         for name, runs in results.items()
     }
     ratios = {
-        f"reader/{base} {key}": medians["reader"][key] / medians[base][key]
+        f"{name}/{base} {key}": medians[name][key] / medians[base][key]
+        for name in ("reader", "pages")
         for base in ("raw", "raw-gc-paused")
         for key in ("s", "cpu_s")
     }
@@ -179,6 +194,7 @@ def report(results: dict[str, list[Timing]], args: argparse.Namespace) -> None:
         f"  {'reader / raw with the GC paused as the reader':46s} "
         f"{ratios['reader/raw-gc-paused s']:7.2f}x {ratios['reader/raw-gc-paused cpu_s']:7.2f}x"
     )
+    print(f"  {'pages / raw':46s} {ratios['pages/raw s']:7.2f}x {ratios['pages/raw cpu_s']:7.2f}x")
     print("  target: reader <= 1.3x raw")
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     summary = {"events": args.events, "batch": args.batch, "medians": medians, "ratios": ratios}
@@ -187,6 +203,7 @@ def report(results: dict[str, list[Timing]], args: argparse.Namespace) -> None:
 
 READS: dict[str, Callable[[str, KeyLayout, int], Timing]] = {
     "reader": read_reader,
+    "pages": read_pages,
     "raw": lambda url, keys, batch: read_raw(url, keys.outcome_stream(0), batch, pause_gc=False),
     "raw-gc-paused": lambda url, keys, batch: read_raw(
         url, keys.outcome_stream(0), batch, pause_gc=True
@@ -194,6 +211,7 @@ READS: dict[str, Callable[[str, KeyLayout, int], Timing]] = {
 }
 LABELS = {
     "reader": "StreamReader.read_outcomes (decoded events)",
+    "pages": "StreamReader.read_outcome_pages (columns)",
     "raw": "raw XRANGE, redis-py + hiredis",
     "raw-gc-paused": "raw XRANGE, GC paused per page as the reader",
 }
