@@ -18,10 +18,11 @@ A session without a value of a metric gets NaN (and count 0).
 
 Deduplication: an event id is unique, and a replayed event carries its
 session; two events are the same when they have the same session and the
-same 64-bit hash of the event id (SipHash, computed by the process that read
-the outcomes; a false match needs two distinct ids of one session to
-collide, about 1 in 10^19). Keeping hashes instead of the id strings saves
-about 300 MB at 3,000,000 events.
+same 64-bit hash of the event id (`outcome_reader.stable_hashes`, the same in
+every process that reads a part of the streams; a false match needs two
+distinct ids of one session to collide, about 1 in 10^19 for ids not built to
+collide). Keeping hashes instead of the id strings saves about 300 MB at
+3,000,000 events.
 """
 
 from __future__ import annotations
