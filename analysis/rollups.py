@@ -1,11 +1,11 @@
 """Outcome events -> one value per session and metric, on numpy arrays.
 
-`OutcomeColumns` takes the outcome stream page by page and keeps flat
-arrays (`OutcomeArrays`): per event its session (numbered in order of first
-sight), the hash of its event id and whether it is a turn; per reported value
-its event, its metric and the value. It needs nothing from the assignment
-stream, so a second process can read the outcomes while the first reads the
-assignments (`analysis.load`). `rollup_metrics` then maps the sessions to the
+`analysis.outcome_reader.OutcomeColumns` takes the outcome stream page by page
+and keeps flat arrays (`OutcomeArrays`): per event its session (numbered in
+order of first sight), the hash of its event id and whether it is a turn; per
+reported value its event, its metric and the value. It needs nothing from the
+assignment stream, so another process can read a part of the outcomes while
+the first reads the assignments (`analysis.load`). `rollup_metrics` then maps the sessions to the
 loaded ones (outcomes of other sessions are dropped and counted), deduplicates
 events and rolls the values up per session as the registry says:
 
