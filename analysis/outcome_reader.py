@@ -14,7 +14,6 @@ scipy), so that the second process starts quickly.
 
 from __future__ import annotations
 
-import gc
 import multiprocessing
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
@@ -27,7 +26,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from analysis.errors import AnalysisError
-from experiments.eventlog import KeyLayout, OutcomePage, StreamPosition, StreamReader
+from experiments.eventlog import (
+    KeyLayout,
+    OutcomePage,
+    StreamPosition,
+    StreamReader,
+    gc_paused,
+    parse_stream_id,
+)
 from experiments.events import OutcomeEvent, OutcomeKind
 
 _IS_TURN = {kind: kind is OutcomeKind.TURN for kind in OutcomeKind}
@@ -220,24 +226,6 @@ def _outcome_pages(
     return map(OutcomePage.from_events, reader.read_outcomes(since=since, batch=batch))
 
 
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic GC while the streams are read.
-
-    Each page holds ten thousand decoded events (containers the GC tracks);
-    the collections their allocation triggers made loading five times slower
-    (2.4 s against 0.4 s for 300,000 outcome events, measured). Nothing here
-    builds reference cycles, so nothing is left for the GC to find.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 PARALLEL_MIN_OUTCOMES = 200_000
 """Outcome entries from which `load_sessions` shares them with a second process by default."""
 
@@ -297,13 +285,8 @@ def _after(since: StreamPosition, until: str, shards: int) -> StreamPosition:
     """`since` for the part after `until`: `until` itself (exclusive), except on
     the shards where `since` is later."""
     if isinstance(since, str):
-        return max(since, until, key=_stream_order)
-    return {s: max(since.get(s, "0-0"), until, key=_stream_order) for s in range(shards)}
-
-
-def _stream_order(stream_id: str) -> tuple[int, int]:
-    ms, _, seq = stream_id.partition("-")
-    return int(ms), int(seq or 0)
+        return max(since, until, key=parse_stream_id)
+    return {s: max(since.get(s, "0-0"), until, key=parse_stream_id) for s in range(shards)}
 
 
 def _result(worker: Any, receiver: Connection) -> OutcomeArrays:

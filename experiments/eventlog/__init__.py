@@ -7,6 +7,7 @@ Redis stays behind this package: callers use `SessionLog` / `OutcomeLog` /
 `RedisOutcomeLog.from_url`, `StreamReader.from_url` and `StreamConsumer.outcomes`.
 """
 
+from ._common import parse_stream_id
 from .consumer import Delivery, StreamConsumer
 from .keys import DEFAULT_PREFIX, KeyLayout
 from .memory import InMemorySessionLog
@@ -21,7 +22,7 @@ from .protocols import (
     SessionLog,
     StreamPosition,
 )
-from .reader import StreamReader, advance_position
+from .reader import StreamReader, advance_position, gc_paused
 from .redis_log import RedisSessionLog
 
 __all__ = [
@@ -43,4 +44,6 @@ __all__ = [
     "StreamPosition",
     "StreamReader",
     "advance_position",
+    "gc_paused",
+    "parse_stream_id",
 ]
