@@ -28,6 +28,7 @@ class ErrorCode(StrEnum):
     FORBIDDEN = "forbidden"
     PRECONDITION_REQUIRED = "precondition_required"
     READ_ONLY = "read_only"
+    RATE_LIMITED = "rate_limited"
 
 
 class ExperimentError(Exception):

@@ -144,10 +144,15 @@ class OutcomeService:
         self.log = log
         self.registry = registry
 
-    async def record(self, report: OutcomeReport, *, tenant_id: str | None = None) -> OutcomeResult:
+    async def record(
+        self, report: OutcomeReport, *, tenant_id: str | None = None, owner: str | None = None
+    ) -> OutcomeResult:
         """Record one event; raise `OutcomeRejectedError` (fields named without
-        an `events[i].` prefix) when it is refused."""
-        [result] = await self._record([report], BatchMode.ALL_OR_NOTHING, tenant_id, single=True)
+        an `events[i].` prefix) when it is refused. With `owner` (the caller's
+        tenant), another tenant's session is not found, as if it did not exist."""
+        [result] = await self._record(
+            [report], BatchMode.ALL_OR_NOTHING, (tenant_id, owner), single=True
+        )
         return result
 
     async def record_batch(
@@ -156,24 +161,27 @@ class OutcomeService:
         *,
         mode: BatchMode = BatchMode.ALL_OR_NOTHING,
         tenant_id: str | None = None,
+        owner: str | None = None,
     ) -> list[OutcomeResult]:
-        """Record up to `MAX_EVENTS_PER_REQUEST` events; one result per event, in order."""
+        """Record up to `MAX_EVENTS_PER_REQUEST` events; one result per event, in order
+        (`owner`: as for `record`, per event)."""
         if not reports:
             raise _request_error("events", "must hold at least one event")
         if len(reports) > MAX_EVENTS_PER_REQUEST:
             raise _request_error(
                 "events", f"at most {MAX_EVENTS_PER_REQUEST} events per request, got {len(reports)}"
             )
-        return await self._record(reports, BatchMode(mode), tenant_id, single=False)
+        return await self._record(reports, BatchMode(mode), (tenant_id, owner), single=False)
 
     async def _record(
         self,
         reports: Sequence[OutcomeReport],
         mode: BatchMode,
-        tenant_id: str | None,
+        tenants_asked: tuple[str | None, str | None],
         *,
         single: bool,
     ) -> list[OutcomeResult]:
+        tenant_id = tenants_asked[0]
         if tenant_id is not None:
             check_identifier("tenant_id", tenant_id)
         now_ms = time.time_ns() // 1_000_000
@@ -187,7 +195,9 @@ class OutcomeService:
         tenants = (
             await self.log.session_tenants([item.session_id for item in valid]) if valid else {}
         )
-        session_problems = [_session_problem(v, tenants, tenant_id, single) for v in valid]
+        session_problems = [
+            _session_problem(v, tenants, tenants_asked, single) for v in valid
+        ]
         if any(session_problems) and mode is BatchMode.ALL_OR_NOTHING:
             raise OutcomeRejectedError(_first_kind([p for p in session_problems if p]))
         writable = [v for v, p in zip(valid, session_problems, strict=True) if p is None]
@@ -279,11 +289,17 @@ def _problems(checked: Sequence[_Valid | list[OutcomeProblem]]) -> list[OutcomeP
 
 
 def _session_problem(
-    valid: _Valid, tenants: Mapping[str, str | None], tenant_id: str | None, single: bool
+    valid: _Valid,
+    tenants: Mapping[str, str | None],
+    tenants_asked: tuple[str | None, str | None],
+    single: bool,
 ) -> OutcomeProblem | None:
+    """Unknown, or another tenant's than the caller's (`owner`): not found alike;
+    another tenant's than the one the request names (`tenant_id`): a conflict."""
     field = "session_id" if single else f"events[{valid.index}].session_id"
+    tenant_id, owner = tenants_asked
     stored = tenants.get(valid.session_id)
-    if stored is None:
+    if stored is None or (owner is not None and stored != owner):
         code = ErrorCode.SESSION_NOT_FOUND
         problem = f"session {valid.session_id!r} not found (unknown, or expired)"
     elif tenant_id is not None and stored != tenant_id:
@@ -338,7 +354,7 @@ def _written(valid: _Valid, result: AppendResult, single: bool) -> OutcomeResult
             valid.index, valid.session_id, valid.event_id, status, result.stream_id
         )
     gone = {valid.session_id: None}  # the session expired between the check and the write
-    problem = _session_problem(valid, gone, None, single)
+    problem = _session_problem(valid, gone, (None, None), single)
     return _rejected([problem] if problem else [])
 
 

@@ -62,8 +62,12 @@ class SessionService:
             _check_same_tenant(context, result.document)
         return SessionResult(result.document, result.created)
 
-    async def get(self, session_id: str) -> bytes:
+    async def get(self, session_id: str, *, owner: str | None = None) -> bytes:
+        """The stored document; a session of another tenant than `owner` (when
+        given) is not found, as if it did not exist."""
         document = await self.log.get_session(session_id)
+        if document is not None and owner is not None and _tenant_of(document) != owner:
+            document = None
         if document is None:
             raise SessionNotFoundError(
                 f"session {session_id!r} not found (unknown, or expired)",
@@ -143,9 +147,12 @@ def _new_assignment_dict(assignment: Assignment) -> dict[str, Any]:
     return body
 
 
+def _tenant_of(document: bytes) -> object:
+    return orjson.loads(document).get("tenant_id")
+
+
 def _check_same_tenant(context: RouteContext, stored: bytes) -> None:
-    tenant = orjson.loads(stored).get("tenant_id")
-    if tenant != context.tenant_id:
+    if _tenant_of(stored) != context.tenant_id:
         raise ExperimentError(
             f"session {context.session_id!r} already exists for another tenant",
             code=ErrorCode.CONFLICT,

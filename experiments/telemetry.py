@@ -53,7 +53,13 @@ SESSIONS_CREATED = Counter(
     "voxroute_sessions_created_total", "Sessions created, by mode.", ("mode",)
 )
 
-ALL_COUNTERS = (ROUTE_FALLBACKS, SESSIONS_CREATED)
+AUTH_FAILURES = Counter(
+    "voxroute_auth_failures_total",
+    "Requests refused by authentication or authorization, by reason.",
+    ("reason",),
+)
+
+ALL_COUNTERS = (ROUTE_FALLBACKS, SESSIONS_CREATED, AUTH_FAILURES)
 
 
 def render_prometheus(counters: tuple[Counter, ...] = ALL_COUNTERS) -> str:

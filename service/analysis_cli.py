@@ -11,6 +11,7 @@ from experiments.config import load_routing_config
 from experiments.metrics import load_metric_registry
 
 from .analysis_jobs import AnalysisOptions, run_analysis
+from .embedded_redis import attach_or_start
 from .flag_management import current_flag_set
 from .settings import Settings
 
@@ -54,7 +55,7 @@ def _analyze(args: argparse.Namespace) -> int:
         args.alpha,
     )  # fmt: skip
     with ExitStack() as stack:
-        url = settings.redis_url or _embedded_url(settings, stack)
+        url = settings.redis_url or attach_or_start(settings.data_dir / "redis", stack)
         flag_set = current_flag_set(settings, url, config)
         result = run_analysis(
             url, flag_set, args.flag_key, load_metric_registry(settings.metrics_path),
@@ -63,12 +64,6 @@ def _analyze(args: argparse.Namespace) -> int:
     sys.stdout.write(result.to_json(indent=True) if args.format == "json" else result.to_text())
     sys.stdout.write("\n")
     return 0
-
-
-def _embedded_url(settings: Settings, stack: ExitStack) -> str:
-    from .embedded_redis import EmbeddedRedis
-
-    return stack.enter_context(EmbeddedRedis(settings.data_dir / "redis")).url
 
 
 def _power(args: argparse.Namespace) -> int:

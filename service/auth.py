@@ -1,82 +1,113 @@
-"""Who may manage flags: admin keys from the settings (`Authorization: Bearer <token>`).
+"""Who calls: every request's API key (`Authorization: Bearer <token>`), its role,
+its tenant, and its rate limit. docs/security.md has the rules.
 
-- `VOXROUTE_ADMIN_TOKEN`: one admin token, named `admin` in the audit;
-  `VOXROUTE_ADMIN_KEYS`: named admin tokens, `name:token,name:token`.
-- `VOXROUTE_TENANT_KEYS`: tenant tokens (`name:token,...`); they may not manage flags (403).
-- No admin token configured: flag management is disabled (403 saying how to enable it).
-A missing or unknown token is a 401. Tokens are compared in constant time.
-The security issue replaces this with real API keys; `require_admin` stays the hook.
+- No key at all, anywhere: development mode, every caller is served (the keyring
+  is `open`).
+- Otherwise a missing or unknown token is a 401, a role that may not do the
+  operation a 403, a key over its rate limit a 429 with `Retry-After`.
+- A tenant key acts for its own tenant only: `acting_tenant` forces it, and the
+  services are told the caller's tenant so that other tenants' sessions are
+  "not found" (404), never revealed.
+Tokens never appear in a message, a log line or a response.
 """
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
-from pydantic import SecretStr
 
+from experiments.access import Principal, Role
 from experiments.errors import ErrorCode, ExperimentError
-
-from .api.deps import SettingsDep
-
-ADMIN_NAME = "admin"
+from experiments.telemetry import AUTH_FAILURES
 
 
-def parse_keys(raw: SecretStr | None) -> list[tuple[str, str]]:
-    """`name:token,name:token` as (name, token) pairs; a malformed item is an error."""
-    if raw is None:
-        return []
-    pairs = []
-    for item in raw.get_secret_value().split(","):
-        name, sep, token = item.strip().partition(":")
-        if not sep or not name or not token:
-            raise ValueError("API keys are `name:token` pairs separated by commas")
-        pairs.append((name, token))
-    return pairs
+async def authenticate(request: Request) -> Principal:
+    """The caller of `request`, rate-limited; 401 or 429 otherwise."""
+    runtime = request.app.state.runtime
+    token = bearer_token(request)
+    principal: Principal | None = await runtime.keyring.authenticate(token)
+    if principal is None:
+        reason = "missing" if token is None else "unknown"
+        AUTH_FAILURES.inc(reason)
+        raise ExperimentError(
+            "an API key is required: `Authorization: Bearer <token>`"
+            if token is None
+            else "unknown API key (revoked, or never made)",
+            code=ErrorCode.UNAUTHORIZED,
+        )
+    limiter = runtime.rate_limiter
+    if limiter is not None:
+        wait_s = await limiter.retry_after(principal)
+        if wait_s is not None:
+            AUTH_FAILURES.inc("rate_limited")
+            raise ExperimentError(
+                f"key {principal.name!r}: over its rate limit; retry in {wait_s} s",
+                code=ErrorCode.RATE_LIMITED,
+                context={"key": principal.name, "retry_after_s": wait_s},
+            )
+    return principal
 
 
-def _match(token: str, keys: list[tuple[str, str]]) -> str | None:
-    found = None
-    for name, key in keys:  # every key is compared, so timing says nothing
-        if hmac.compare_digest(token.encode(), key.encode()):
-            found = name
-    return found
-
-
-def _bearer(request: Request) -> str | None:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+def bearer_token(request: Request) -> str | None:
+    """The token of `Authorization: Bearer <token>`, if any."""
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
-async def require_admin(request: Request, settings: SettingsDep) -> str:
-    """The admin key's name, for the audit; raises 401/403 otherwise."""
-    admins = parse_keys(settings.admin_keys)
-    if settings.admin_token is not None:
-        admins.append((ADMIN_NAME, settings.admin_token.get_secret_value()))
-    if not admins:
+def require_role(principal: Principal, *roles: Role) -> Principal:
+    """`principal` when its role is one of `roles`; a 403 naming both otherwise."""
+    if principal.role not in roles:
+        AUTH_FAILURES.inc("forbidden")
+        allowed = " or ".join(role.value for role in roles)
         raise ExperimentError(
-            "flag management is disabled: set VOXROUTE_ADMIN_TOKEN (or VOXROUTE_ADMIN_KEYS) "
-            "to enable it, and send `Authorization: Bearer <token>`",
+            f"key {principal.name!r} ({principal.role.value}) may not do this: "
+            f"it needs an {allowed} key",
             code=ErrorCode.FORBIDDEN,
+            context={"key": principal.name, "role": principal.role.value},
         )
-    token = _bearer(request)
-    if token is None:
-        raise ExperimentError(
-            "an admin token is required: `Authorization: Bearer <token>`",
-            code=ErrorCode.UNAUTHORIZED,
-        )
-    name = _match(token, admins)
-    if name is not None:
-        return name
-    tenant = _match(token, parse_keys(settings.tenant_keys))
-    if tenant is not None:
-        raise ExperimentError(
-            f"the tenant key {tenant!r} cannot manage flags: an admin token is required",
-            code=ErrorCode.FORBIDDEN,
-            context={"key": tenant},
-        )
-    raise ExperimentError("unknown token: not an admin key", code=ErrorCode.UNAUTHORIZED)
+    return principal
 
 
+def acting_tenant(principal: Principal, given: str | None) -> str | None:
+    """The tenant a request acts for: a tenant key's own (a 403 when the body names
+    another), else the one the body names (None when it names none)."""
+    if principal.role is not Role.TENANT:
+        return given
+    if given is not None and given != principal.tenant_id:
+        AUTH_FAILURES.inc("other_tenant")
+        raise ExperimentError(
+            f"key {principal.name!r} acts for tenant {principal.tenant_id!r}, not for {given!r}",
+            code=ErrorCode.FORBIDDEN,
+            context={"field": "tenant_id", "key": principal.name},
+        )
+    return principal.tenant_id
+
+
+def owner_of(principal: Principal) -> str | None:
+    """The only tenant whose sessions the caller may see (None: every tenant's)."""
+    return principal.tenant_id if principal.role is Role.TENANT else None
+
+
+async def session_caller(request: Request) -> Principal:
+    """Sessions and outcomes: admin and tenant keys."""
+    return require_role(await authenticate(request), Role.ADMIN, Role.TENANT)
+
+
+async def reader_caller(request: Request) -> Principal:
+    """Experiments, results and flag reads: admin and reader keys."""
+    return require_role(await authenticate(request), Role.ADMIN, Role.READER)
+
+
+async def require_admin(request: Request) -> str:
+    """Flag changes: admin keys only; the key's name, for the audit."""
+    return require_role(await authenticate(request), Role.ADMIN).name
+
+
+SessionCallerDep = Annotated[Principal, Depends(session_caller)]
+ReaderDep = Annotated[Principal, Depends(reader_caller)]
 AdminDep = Annotated[str, Depends(require_admin)]
+CallerDep = Annotated[Principal, Depends(authenticate)]

@@ -17,6 +17,7 @@ from experiments.metrics import load_metric_registry
 
 from .analysis_cli import add_analysis_parsers
 from .flags_cli import add_flags_parser
+from .keys_cli import add_keys_parser
 from .settings import Settings
 
 logger = logging.getLogger("voxroute")
@@ -45,6 +46,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument(
+        "--require-auth",
+        action="store_true",
+        default=None,
+        help="refuse to start without an API key (VOXROUTE_REQUIRE_AUTH)",
+    )
     serve.set_defaults(run=_serve)
 
     check = sub.add_parser("check", help="validate the flag set and the catalog")
@@ -59,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     route.add_argument("--feature", action="append", default=[], metavar="NAME=true|false")
     route.set_defaults(run=_route)
     add_flags_parser(sub)
+    add_keys_parser(sub)
     add_analysis_parsers(sub)
     return parser
 
@@ -72,6 +80,8 @@ def _config_args(parser: argparse.ArgumentParser) -> None:
 def _serve(args: argparse.Namespace) -> int:
     from .embedded_redis import EmbeddedRedis
 
+    if args.require_auth:
+        os.environ["VOXROUTE_REQUIRE_AUTH"] = "true"  # the workers read their settings anew
     settings = Settings()
     load_routing_config(settings.flags_path, settings.catalog_path)  # fail fast on a bad file
     load_metric_registry(settings.metrics_path)

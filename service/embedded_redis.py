@@ -16,6 +16,7 @@ import shutil
 import socket
 import subprocess
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
 
@@ -230,6 +231,26 @@ class EmbeddedRedis:
         except OSError:
             return "no log"
         return " | ".join(line.strip() for line in text.splitlines()[-lines:]) or "empty log"
+
+
+def running_url(data_dir: str | os.PathLike[str]) -> str | None:
+    """The `unix://` URL of the embedded Redis that serves `data_dir` now (a running
+    `voxroute serve` started it), or None when none answers there."""
+    sock = Path(data_dir).absolute() / SOCKET_NAME
+    if not sock.exists():
+        return None
+    with _client(f"unix://{sock}", timeout_s=0.5) as client:
+        try:
+            client.ping()
+        except (RedisError, OSError):
+            return None
+    return f"unix://{sock}"
+
+
+def attach_or_start(data_dir: str | os.PathLike[str], stack: ExitStack) -> str:
+    """For a command: the URL of the embedded Redis serving `data_dir` (a running
+    server's), else of one started now and stopped when `stack` closes."""
+    return running_url(data_dir) or stack.enter_context(EmbeddedRedis(data_dir)).url
 
 
 def _client(url: str, *, timeout_s: float) -> Redis:

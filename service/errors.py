@@ -24,6 +24,7 @@ STATUS_BY_CODE: dict[ErrorCode, int] = {
     ErrorCode.FORBIDDEN: 403,
     ErrorCode.PRECONDITION_REQUIRED: 428,
     ErrorCode.READ_ONLY: 409,
+    ErrorCode.RATE_LIMITED: 429,
 }
 RETRY_AFTER_S = "1"
 
@@ -34,6 +35,8 @@ async def experiment_error_handler(request: Request, exc: Exception) -> Response
     headers = {"Retry-After": RETRY_AFTER_S} if status == 503 else None
     if status == 401:
         headers = {"WWW-Authenticate": "Bearer"}
+    elif status == 429:
+        headers = {"Retry-After": str(exc.context.get("retry_after_s", RETRY_AFTER_S))}
     return json_response({"error": exc.to_dict()}, status, headers)
 
 

@@ -12,7 +12,9 @@ from typing import Any
 
 from openfeature import api as openfeature_api
 
+from experiments.access import Keyring, RateLimiter, RedisKeyStore
 from experiments.config import RoutingConfig, load_routing_config
+from experiments.errors import ErrorCode, ExperimentError
 from experiments.eventlog.keys import KeyLayout
 from experiments.eventlog.outcome_log import RedisOutcomeLog
 from experiments.eventlog.redis_log import RedisSessionLog
@@ -25,6 +27,7 @@ from experiments.outcomes import OutcomeService
 from experiments.router import Router
 from experiments.sessions import SessionService
 
+from .api_keys import build_keyring, open_key_store, rate_limits
 from .embedded_redis import EmbeddedRedis
 from .flag_management import FlagManagement
 from .settings import Settings
@@ -42,6 +45,9 @@ class Runtime:
     outcomes: OutcomeService
     logs: SpooledLogs
     redis_url: str
+    keyring: Keyring
+    key_store: RedisKeyStore
+    rate_limiter: RateLimiter | None = None
     embedded: EmbeddedRedis | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     flags: FlagManagement | None = None
@@ -88,16 +94,24 @@ class Runtime:
             settings.catalog_path,
             "embedded " + url if embedded else url,
         )
+        key_store, keyring = await _start_keyring(settings, url)
         logs = await SpooledLogs.open(_open_spool(settings), log, outcome_log)
         sessions = SessionService(router, logs.sessions)
         outcomes = OutcomeService(logs.outcomes, registry)
-        runtime = cls(settings, config, provider, router, sessions, outcomes, logs, url, embedded)
+        limits = rate_limits(settings)
+        limiter = RateLimiter(key_store.client, settings.key_prefix, limits) if limits.any else None
+        runtime = cls(
+            settings, config, provider, router, sessions, outcomes, logs, url, keyring,
+            key_store, limiter, embedded,
+        )  # fmt: skip
         runtime.flags = await FlagManagement.start(settings, url, provider, config)
         return runtime
 
     async def stop(self) -> None:
         if self.flags is not None:
             await self.flags.stop()
+        await self.keyring.stop()
+        await self.key_store.aclose()
         await self.logs.aclose()  # the replayer, the Redis logs, then the spool
         if self.embedded is not None:
             self.embedded.stop()
@@ -105,8 +119,12 @@ class Runtime:
     async def readiness(self) -> dict[str, Any]:
         redis_ok = await self.sessions.log.ping()
         spool = self.logs.report()
+        auth = self.keyring.status()
+        if self.keyring.open:
+            auth["warning"] = DEVELOPMENT_MODE
         return {
             "ready": redis_ok or not spool["full"],  # the spool takes writes while Redis is away
+            "auth": auth,
             "redis": {
                 "ok": redis_ok,
                 "embedded": self.embedded is not None or self.settings.redis_embedded,
@@ -127,6 +145,35 @@ class Runtime:
                 "count": len(self.outcomes.registry),
             },
         }
+
+
+DEVELOPMENT_MODE = (
+    "development mode: no API key is configured, so every endpoint is open to anyone; "
+    "create one with `voxroute keys create` (docs/security.md)"
+)
+
+
+async def _start_keyring(settings: Settings, url: str) -> tuple[RedisKeyStore, Keyring]:
+    """The key store and the keyring following it; refuses to start without a key
+    when `require_auth` is set, and warns once in development mode."""
+    store = open_key_store(settings, url)
+    keyring = build_keyring(settings, store)
+    try:
+        await keyring.start()
+    except BaseException:
+        await store.aclose()
+        raise
+    if keyring.open:
+        if settings.require_auth:
+            await keyring.stop()
+            await store.aclose()
+            raise ExperimentError(
+                "--require-auth: no API key is configured; create one with `voxroute keys "
+                "create` or set VOXROUTE_ADMIN_TOKEN / VOXROUTE_TENANT_KEYS",
+                code=ErrorCode.UNAUTHORIZED,
+            )
+        logger.warning("%s", DEVELOPMENT_MODE)
+    return store, keyring
 
 
 def _open_spool(settings: Settings) -> DiskSpool:

@@ -80,14 +80,41 @@ class Settings(BaseSettings):
     )
     admin_token: SecretStr | None = Field(
         default=None,
-        description="Admin token for /v1/flags (`Authorization: Bearer`); named `admin` in "
-        "the audit. Unset (and no admin_keys): flag management is disabled.",
+        description="An admin token (`Authorization: Bearer`), named `admin` in the audit.",
     )
     admin_keys: SecretStr | None = Field(
         default=None, description="Named admin tokens: `name:token,name:token`."
     )
     tenant_keys: SecretStr | None = Field(
-        default=None, description="Tenant tokens (`name:token,...`); refused by /v1/flags."
+        default=None,
+        description="Tenant tokens, `tenant:token,...`: each acts for the tenant it is named by.",
+    )
+    reader_keys: SecretStr | None = Field(
+        default=None, description="Reader tokens (`name:token,...`): experiments, results, flags."
+    )
+    key_secret: SecretStr | None = Field(
+        default=None,
+        description="HMAC key of the stored API-key digests; every replica and the CLI need "
+        "the same. Unset: kept in data_dir/key-secret (made on first use).",
+    )
+    key_sync_interval_s: float = Field(
+        default=0.25, gt=0, le=1, description="How often the key store is checked for changes."
+    )
+    require_auth: bool = Field(
+        default=False,
+        description="Refuse to start without an API key (`voxroute serve --require-auth`).",
+    )
+    rate_limit_admin: float | None = Field(
+        default=None, gt=0, description="Requests per second per admin key; unset: no limit."
+    )
+    rate_limit_tenant: float | None = Field(
+        default=None, gt=0, description="Requests per second per tenant key; unset: no limit."
+    )
+    rate_limit_reader: float | None = Field(
+        default=None, gt=0, description="Requests per second per reader key; unset: no limit."
+    )
+    rate_limit_burst_s: float = Field(
+        default=1.0, gt=0, description="Burst of a rate limit, in seconds of its rate."
     )
     flag_sync_interval_s: float = Field(
         default=5.0, gt=0, description="Re-read of the flag store besides pub/sub (redis mode)."

@@ -56,6 +56,14 @@ class LuaScript:
         digest = hashlib.sha1(self.source.encode(), usedforsecurity=False).hexdigest()
         object.__setattr__(self, "sha", digest)
 
+    async def call(self, client: AsyncRedis, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """EVALSHA of this script, loading it first when the server does not know it."""
+        try:
+            return await client.evalsha(self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            await client.script_load(self.source)
+            return await client.evalsha(self.sha, len(keys), *keys, *args)
+
 
 @dataclass(slots=True)
 class _Call:

@@ -15,11 +15,10 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import AsyncIterator
-from typing import Any, cast
+from typing import cast
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
-from redis.exceptions import NoScriptError
 
 from ..errors import ExperimentError, StorageUnavailableError
 from ..eventlog.connect import split_cluster_url
@@ -182,18 +181,10 @@ class RedisFlagStore:
         keys = (self.keys.docs, self.keys.versions, self.keys.meta, self.keys.audit)
         args = _write_args(plan, commit, self.keys.changes)
         try:
-            reply = await self._evalsha(keys, args)
+            reply = await _WRITE.call(self._client, keys, args)
         except UNAVAILABLE as exc:
             raise self._unavailable("write the flags", exc) from exc
         return int(reply[1]) if int(reply[0]) == 1 else None
-
-    async def _evalsha(self, keys: tuple[str, ...], args: list[str]) -> Any:
-        try:
-            return await self._client.evalsha(_WRITE.sha, len(keys), *keys, *args)
-        except NoScriptError:
-            pass
-        await self._client.script_load(_WRITE.source)
-        return await self._client.evalsha(_WRITE.sha, len(keys), *keys, *args)
 
     async def history(self, flag_key: str | None = None, *, limit: int = 100) -> list[AuditEntry]:
         found: list[AuditEntry] = []

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
 from experiments.context import MAX_ID_LENGTH, RouteContext
+from experiments.errors import ExperimentError
 
 _NO_CONTROL = r"^[^\x00-\x1f\x7f-\x9f]*$"
 Identifier = Annotated[
@@ -40,7 +41,11 @@ class SessionIn(BaseModel):
     )
 
     session_id: Identifier = Field(description="The call's id; the targeting key of every flag.")
-    tenant_id: Identifier
+    tenant_id: Identifier | None = Field(
+        default=None,
+        description="The session's tenant: required with an admin key; with a tenant key, "
+        "its own tenant (when omitted) and no other (403).",
+    )
     region: Identifier = Field(description="One of the catalog's regions.")
     features: dict[Identifier, StrictBool] = Field(
         default_factory=dict, description="Feature switches, seen by flags as `features.<name>`."
@@ -49,10 +54,14 @@ class SessionIn(BaseModel):
         default_factory=dict, description="Free attributes, seen by flags as `attributes.<name>`."
     )
 
-    def to_context(self) -> RouteContext:
-        return RouteContext(
-            self.session_id, self.tenant_id, self.region, self.features, self.attributes
-        )
+    def to_context(self, tenant_id: str | None) -> RouteContext:
+        """The routing context, for `tenant_id` (the caller's, see `auth.acting_tenant`)."""
+        if tenant_id is None:
+            raise ExperimentError(
+                "body.tenant_id: required (an admin key names the session's tenant)",
+                context={"field": "body.tenant_id", "problem": "required"},
+            )
+        return RouteContext(self.session_id, tenant_id, self.region, self.features, self.attributes)
 
 
 class ProviderOut(BaseModel):
@@ -120,3 +129,11 @@ class ErrorDetail(BaseModel):
 
 class ErrorOut(BaseModel):
     error: ErrorDetail
+
+
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "No API key, or an unknown one."},
+    403: {"model": ErrorOut, "description": "The key's role may not do this."},
+    429: {"model": ErrorOut, "description": "Over the key's rate limit; retry after Retry-After."},
+}
+"""The answers of authentication, documented on every operation that needs a key."""

@@ -118,10 +118,10 @@ async def test_the_cli_analyze_reads_the_flags_from_the_redis_store(
     admin = {"authorization": f"Bearer {token}"}
     try:
         async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://voxroute"
+            transport=httpx.ASGITransport(app=app), base_url="http://voxroute", headers=admin
         ) as client:
             await _populate(client)
-            got = await client.get("/v1/flags/stt-provider", headers=admin)
+            got = await client.get("/v1/flags/stt-provider")
             document = got.json()
             assert document["definition"]["metadata"]["control"] == "deepgram-nova-3"
             document["definition"]["metadata"]["control"] = "assemblyai-universal"

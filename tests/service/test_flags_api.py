@@ -14,6 +14,7 @@ from service.runtime import Runtime
 from service.settings import Settings, get_settings
 
 STT = "stt-provider"
+ACME = {"authorization": "Bearer acme-token"}
 ALICE = {"authorization": "Bearer alice-token"}
 BOB = {"authorization": "Bearer bob-token"}
 RAMP = {"weights": {"deepgram-nova-3": 80, "assemblyai-universal": 20}, "reason": "ramp down"}
@@ -41,7 +42,7 @@ async def client(settings: Settings, runtime: Runtime) -> AsyncIterator[httpx.As
 
 async def _session(client: httpx.AsyncClient, session_id: str) -> dict[str, Any]:
     body = {"session_id": session_id, "tenant_id": "acme", "region": "eu"}
-    doc = (await client.post("/v1/sessions", json=body)).json()
+    doc = (await client.post("/v1/sessions", json=body, headers=ACME)).json()
     (stt,) = [a for a in doc["assignments"] if a["flag_key"] == STT]
     return dict(stt)
 
@@ -49,12 +50,12 @@ async def _session(client: httpx.AsyncClient, session_id: str) -> dict[str, Any]
 @pytest.mark.parametrize(
     ("headers", "status", "words"),
     [
-        ({}, 401, "admin token is required"),
-        ({"authorization": "Bearer nope"}, 401, "unknown token"),
-        ({"authorization": "Bearer acme-token"}, 403, "tenant key 'acme'"),
+        ({}, 401, "an API key is required"),
+        ({"authorization": "Bearer nope"}, 401, "unknown API key"),
+        ({"authorization": "Bearer acme-token"}, 403, "key 'acme' (tenant) may not do this"),
     ],
 )
-async def test_only_admin_keys_may_read_flags(
+async def test_only_admin_and_reader_keys_may_read_flags(
     client: httpx.AsyncClient, headers: dict[str, str], status: int, words: str
 ) -> None:
     response = await client.get("/v1/flags", headers=headers)
@@ -62,9 +63,11 @@ async def test_only_admin_keys_may_read_flags(
     assert words in response.json()["error"]["message"]
 
 
-async def test_without_admin_keys_management_is_disabled_with_a_hint(
+async def test_without_keys_flags_are_read_from_the_file_and_writes_refused_with_a_hint(
     redis_url: str, prefix: str, tmp_path: Path
 ) -> None:
+    """Development mode (no key anywhere): the flag file is the live set, served to
+    anyone; a change is refused with a hint on how to manage flags through the API."""
     settings = Settings(redis_url=redis_url, key_prefix=prefix, data_dir=tmp_path / "voxroute")
     runtime = await Runtime.start(settings)
     app = create_app(settings, runtime)
@@ -73,11 +76,16 @@ async def test_without_admin_keys_management_is_disabled_with_a_hint(
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://voxroute"
         ) as http:
-            response = await http.get("/v1/flags", headers=ALICE)
+            listed = await http.get("/v1/flags")
+            flag = await http.get(f"/v1/flags/{STT}")
+            changed = await http.patch(
+                f"/v1/flags/{STT}", json=RAMP, headers={"if-match": flag.headers["etag"]}
+            )
     finally:
         await runtime.stop()
-    assert response.status_code == 403
-    assert "VOXROUTE_ADMIN_TOKEN" in response.json()["error"]["message"]
+    assert listed.status_code == 200
+    assert changed.status_code == 409
+    assert "VOXROUTE_FLAG_STORE=redis" in changed.json()["error"]["message"]
 
 
 async def test_the_list_shows_versions_states_and_splits(client: httpx.AsyncClient) -> None:
@@ -192,7 +200,7 @@ async def test_disable_routes_new_sessions_to_the_default(client: httpx.AsyncCli
     assert any("catalog defaults" in w for w in response.json()["warnings"])
     stt = await _session(client, "call-3")
     assert (stt["reason"], stt["value"]) == ("DISABLED", None)
-    doc = (await client.get("/v1/sessions/call-3")).json()
+    doc = (await client.get("/v1/sessions/call-3", headers=ACME)).json()
     assert doc["route"]["stt"]["id"] == "deepgram/nova-3"
 
 
@@ -235,8 +243,8 @@ async def test_delete_falls_back_to_the_default(client: httpx.AsyncClient) -> No
         "DELETE", f"/v1/flags/{STT}", params={"reason": "stop"}, headers=ALICE
     )
     assert response.status_code == 200
-    doc = (await client.post("/v1/sessions", json={
-        "session_id": "call-9", "tenant_id": "acme", "region": "eu"})).json()  # fmt: skip
+    body = {"session_id": "call-9", "tenant_id": "acme", "region": "eu"}
+    doc = (await client.post("/v1/sessions", json=body, headers=ACME)).json()
     assert doc["fallbacks"][0]["reason"] == "flag_not_found"
 
 

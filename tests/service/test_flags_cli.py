@@ -151,6 +151,7 @@ def test_push_dry_run_and_a_broken_file(flags: Run, tmp_path: Path) -> None:
 def test_a_wrong_token_or_server_is_reported(flags: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VOXROUTE_ADMIN_TOKEN", "wrong")
     code, _, err = flags("list")
-    assert (code, err.strip()) == (1, "voxroute flags: 401: unknown token: not an admin key")
+    expected = "voxroute flags: 401: unknown API key (revoked, or never made)"
+    assert (code, err.strip()) == (1, expected)
     code = main(["flags", "list", "--url", "http://127.0.0.1:9"])
     assert code == 1

@@ -51,7 +51,7 @@ def _stt(url: str) -> dict[str, Any]:
         "tenant_id": "acme",
         "region": "eu",
     }
-    response = httpx.post(f"{url}/v1/sessions", json=body)
+    response = httpx.post(f"{url}/v1/sessions", json=body, headers=ALICE)
     assert response.status_code == 201, response.text
     (stt,) = [a for a in response.json()["assignments"] if a["flag_key"] == STT]
     return dict(stt)
@@ -119,7 +119,7 @@ def test_an_invalid_flag_set_is_refused_and_both_keep_serving_the_old_one(
     for url in (a, b):
         assert _weights(url) == EVEN
         assert httpx.get(f"{url}/v1/flags", headers=ALICE).json() == flags
-        assert httpx.get(f"{url}/readyz").json()["flag_store"]["set_version"] == 1
+        assert httpx.get(f"{url}/readyz", headers=ALICE).json()["flag_store"]["set_version"] == 1
 
 
 def test_history_shows_every_change_with_author_and_reason(replicas: tuple[str, str]) -> None:

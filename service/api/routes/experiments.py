@@ -11,9 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from experiments.experiment_index import list_experiments
 
 from ...analysis_jobs import AnalysisOptions, run_analysis
+from ...auth import ReaderDep
 from ...responses import json_bytes
 from ..deps import RuntimeDep
-from ..schemas import ErrorOut
+from ..schemas import AUTH_RESPONSES, ErrorOut
 
 router = APIRouter(prefix="/v1/experiments", tags=["experiments"])
 
@@ -30,8 +31,12 @@ class ResultsQuery(BaseModel):
     alpha: float = Field(default=0.05, gt=0, lt=1)
 
 
-@router.get("", summary="Flags with at least one fractional split, and their cohorts")
-async def experiments(runtime: RuntimeDep) -> dict[str, Any]:
+@router.get(
+    "",
+    summary="Flags with at least one fractional split, and their cohorts",
+    responses={**AUTH_RESPONSES},
+)
+async def experiments(runtime: RuntimeDep, caller: ReaderDep) -> dict[str, Any]:
     views = list_experiments(runtime.provider.compiled)
     return {"experiments": [view.to_dict() for view in views]}
 
@@ -40,10 +45,10 @@ async def experiments(runtime: RuntimeDep) -> dict[str, Any]:
     "/{flag_key}/results",
     response_model=None,
     summary="Cohort comparison of an experiment (schema: docs/analysis-result.schema.json)",
-    responses={404: {"model": ErrorOut}, 422: {"model": ErrorOut}},
+    responses={**AUTH_RESPONSES, 404: {"model": ErrorOut}, 422: {"model": ErrorOut}},
 )
 async def results(
-    flag_key: str, query: Annotated[ResultsQuery, Query()], runtime: RuntimeDep
+    flag_key: str, query: Annotated[ResultsQuery, Query()], runtime: RuntimeDep, caller: ReaderDep
 ) -> Response:
     """Reads the streams and analyses them off the event loop; the body follows
     `docs/analysis-result.schema.json` (see docs/analysis.md)."""

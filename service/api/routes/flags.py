@@ -1,4 +1,5 @@
-"""/v1/flags: read, change, push, roll back and audit the live flag set (admin only)."""
+"""/v1/flags: read (admin and reader keys), change, push, roll back (admin keys) and
+audit the live flag set."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Resp
 from experiments.errors import ErrorCode, ExperimentError
 from experiments.flag_store import ChangeResult, FlagManager, flag_view, list_view
 
-from ...auth import AdminDep
+from ...auth import AdminDep, ReaderDep
 from ...responses import json_response
 from ..flag_schemas import (
     ChangeOut,
@@ -21,16 +22,13 @@ from ..flag_schemas import (
     PushIn,
     RollbackIn,
 )
-from ..schemas import ErrorOut
+from ..schemas import AUTH_RESPONSES, ErrorOut
 
 router = APIRouter(prefix="/v1/flags", tags=["flags"])
 
 _ETAG = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')
 Responses = dict[int | str, dict[str, Any]]
-_AUTH: Responses = {
-    401: {"model": ErrorOut, "description": "No or unknown token."},
-    403: {"model": ErrorOut, "description": "A tenant key, or flag management disabled."},
-}
+_AUTH: Responses = {**AUTH_RESPONSES}
 _WRITE: Responses = {
     **_AUTH,
     200: {"model": ChangeOut, "description": "Published, or (dry run / no change) not."},
@@ -82,7 +80,7 @@ def _changed(result: ChangeResult) -> Response:
     response_model=None,
     responses={200: {"model": FlagListOut}, **_AUTH},
 )
-async def list_flags(flags: FlagsDep, admin: AdminDep) -> Response:
+async def list_flags(flags: FlagsDep, caller: ReaderDep) -> Response:
     return json_response(list_view(await flags.snapshot(), flags.store.name))
 
 
@@ -115,7 +113,7 @@ async def push_flags(
     response_model=None,
     responses={200: {"model": FlagOut}, 404: {"model": ErrorOut}, **_AUTH},
 )
-async def get_flag(key: KeyPath, flags: FlagsDep, admin: AdminDep) -> Response:
+async def get_flag(key: KeyPath, flags: FlagsDep, caller: ReaderDep) -> Response:
     stored = await flags.snapshot()
     flag = stored.flag(key)
     return json_response(flag_view(stored, flag), headers={"ETag": flag.etag()})
@@ -202,7 +200,7 @@ async def flag_history(
     *,
     key: KeyPath,
     flags: FlagsDep,
-    admin: AdminDep,
+    caller: ReaderDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     documents: Annotated[bool, Query(description="Include each version's document.")] = False,
 ) -> Response:

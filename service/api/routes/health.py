@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
 
 from experiments.telemetry import render_prometheus
 
+from ...auth import bearer_token
 from ...responses import json_response
 from ..deps import RuntimeDep
 
@@ -20,12 +21,18 @@ async def healthz() -> dict[str, str]:
 
 @router.get(
     "/readyz",
-    summary="Redis state, loaded flags and catalog; 503 when not ready",
+    summary="Ready or not; with an API key, also Redis, spool, flags, catalog, auth mode",
     response_model=None,
 )
-async def readyz(runtime: RuntimeDep) -> Response:
+async def readyz(request: Request, runtime: RuntimeDep) -> Response:
+    """Open to probes: without a valid key (or in development mode) the body is
+    only `{"ready": true|false}`; any valid key gets the full report."""
     report = await runtime.readiness()
-    return json_response(report, 200 if report["ready"] else 503)
+    status = 200 if report["ready"] else 503
+    caller = await runtime.keyring.authenticate(bearer_token(request))
+    if caller is None:
+        return json_response({"ready": report["ready"]}, status)
+    return json_response(report, status)
 
 
 @router.get("/metrics", summary="Counters in the Prometheus text format", response_model=None)

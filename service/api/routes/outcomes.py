@@ -7,9 +7,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Path, Request, Response
 
+from experiments.access import Principal
 from experiments.context import MAX_ID_LENGTH
 from experiments.outcomes import OutcomeService
 
+from ...auth import SessionCallerDep, acting_tenant, owner_of, session_caller
 from ...responses import json_response
 from ..body import parse_body
 from ..deps import OutcomesDep
@@ -22,13 +24,14 @@ from ..outcome_schemas import (
     batch_out,
     outcome_out,
 )
-from ..schemas import ErrorOut
+from ..schemas import AUTH_RESPONSES, ErrorOut
 
 router = APIRouter(prefix="/v1", tags=["outcomes"])
 SessionIdPath = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)]
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorOut, "description": "The session does not exist (or expired)."},
+    **AUTH_RESPONSES,
+    404: {"model": ErrorOut, "description": "Unknown session, expired, or another tenant's."},
     409: {"model": ErrorOut, "description": "`tenant_id` given and the session is another's."},
     413: {"model": ErrorOut, "description": "Body over the size limit."},
     422: {"model": ErrorOut, "description": "Invalid input; the message names each field."},
@@ -45,11 +48,13 @@ _ONE = {202: {"model": OutcomeOut, "description": "Accepted: stored, or a duplic
     responses=_ONE,
 )
 async def report_outcome(
-    session_id: SessionIdPath, body: OutcomeIn, outcomes: OutcomesDep
+    session_id: SessionIdPath, body: OutcomeIn, outcomes: OutcomesDep, caller: SessionCallerDep
 ) -> Response:
     """Validate every metric against the registry and store the event once per
     `event_id`: a retry with the same id answers `duplicate` and writes nothing."""
-    result = await outcomes.record(body.to_report(session_id), tenant_id=body.tenant_id)
+    tenant_id = acting_tenant(caller, body.tenant_id)
+    report = body.to_report(session_id)
+    result = await outcomes.record(report, tenant_id=tenant_id, owner=owner_of(caller))
     return json_response(outcome_out(result), 202)
 
 
@@ -60,10 +65,14 @@ async def report_outcome(
     summary="Record the end of a session with its session-level measurements",
     responses=_ONE,
 )
-async def end_session(session_id: SessionIdPath, body: EndIn, outcomes: OutcomesDep) -> Response:
+async def end_session(
+    session_id: SessionIdPath, body: EndIn, outcomes: OutcomesDep, caller: SessionCallerDep
+) -> Response:
     """An `end` outcome (e.g. `duration_s`, `cost_usd`); its id defaults to `end`,
     so repeating the call stores it once."""
-    result = await outcomes.record(body.to_report(session_id), tenant_id=body.tenant_id)
+    tenant_id = acting_tenant(caller, body.tenant_id)
+    report = body.to_report(session_id)
+    result = await outcomes.record(report, tenant_id=tenant_id, owner=owner_of(caller))
     return json_response(outcome_out(result), 202)
 
 
@@ -74,23 +83,30 @@ async def end_session(session_id: SessionIdPath, body: EndIn, outcomes: Outcomes
     summary="Report up to 1,000 events of any sessions at once",
     responses={202: {"model": BatchOut, "description": "One result per event."}, **_ERRORS},
 )
-async def report_outcomes(body: BatchIn, outcomes: OutcomesDep) -> Response:
+async def report_outcomes(
+    body: BatchIn, outcomes: OutcomesDep, caller: SessionCallerDep
+) -> Response:
     """`all_or_nothing` (default): a 404/409/422 naming every failing event
     (`events[3].metrics.mos`) and nothing written, or 202 with every event
     `appended` or `duplicate`. `per_event`: always 202; rejected events carry
-    their errors and the others are written."""
-    return await _record_batch(body, outcomes)
+    their errors and the others are written. With a tenant key, events of
+    other tenants' sessions are not found (404, or rejected per event)."""
+    return await _record_batch(body, outcomes, caller)
 
 
 async def _serve_batch(request: Request) -> Response:
     """`report_outcomes` with its body validated straight from the bytes."""
+    caller = await session_caller(request)
     body = parse_body(BatchIn, await request.body())
-    return await _record_batch(body, request.app.state.runtime.outcomes)
+    return await _record_batch(body, request.app.state.runtime.outcomes, caller)
 
 
-async def _record_batch(body: BatchIn, outcomes: OutcomeService) -> Response:
+async def _record_batch(body: BatchIn, outcomes: OutcomeService, caller: Principal) -> Response:
     reports = [event.to_report() for event in body.events]
-    results = await outcomes.record_batch(reports, mode=body.mode, tenant_id=body.tenant_id)
+    tenant_id = acting_tenant(caller, body.tenant_id)
+    results = await outcomes.record_batch(
+        reports, mode=body.mode, tenant_id=tenant_id, owner=owner_of(caller)
+    )
     return json_response(batch_out(results), 202)
 
 

@@ -9,10 +9,11 @@ from fastapi import APIRouter, FastAPI, Path, Request, Response
 from experiments.context import MAX_ID_LENGTH
 from experiments.sessions import SessionService
 
+from ...auth import SessionCallerDep, acting_tenant, owner_of, session_caller
 from ...responses import json_bytes
 from ..body import parse_body, request_body
 from ..deps import SessionsDep
-from ..schemas import ErrorOut, SessionIn, SessionOut
+from ..schemas import AUTH_RESPONSES, ErrorOut, SessionIn, SessionOut
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
 SessionIdPath = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)]
@@ -27,6 +28,7 @@ SessionIdPath = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)]
     responses={
         201: {"model": SessionOut, "description": "Created: the route is pinned from now on."},
         200: {"model": SessionOut, "description": "The session existed: its pinned route."},
+        **AUTH_RESPONSES,
         409: {"model": ErrorOut, "description": "The session id belongs to another tenant."},
         413: {"model": ErrorOut, "description": "Body over the size limit (64 KiB)."},
         422: {"model": ErrorOut, "description": "Invalid input, or no route can be built."},
@@ -39,9 +41,11 @@ async def create_session(request: Request) -> Response:
     the route pinned the first time (200) and records nothing."""
     # The hot path: the body is validated straight from its bytes (pydantic-core)
     # instead of through FastAPI's parameter machinery; errors are the usual 422.
+    caller = await session_caller(request)
     session = parse_body(SessionIn, await request.body())
+    tenant_id = acting_tenant(caller, session.tenant_id)
     sessions: SessionService = request.app.state.runtime.sessions
-    result = await sessions.create(session.to_context())
+    result = await sessions.create(session.to_context(tenant_id))
     return json_bytes(result.document, 201 if result.created else 200)
 
 
@@ -63,7 +67,13 @@ def register_hot_path(app: FastAPI) -> None:
     "/{session_id}",
     response_model=None,
     summary="The pinned route of a session",
-    responses={200: {"model": SessionOut}, 404: {"model": ErrorOut}},
+    responses={
+        200: {"model": SessionOut},
+        **AUTH_RESPONSES,
+        404: {"model": ErrorOut, "description": "Unknown, expired, or another tenant's."},
+    },
 )
-async def get_session(session_id: SessionIdPath, sessions: SessionsDep) -> Response:
-    return json_bytes(await sessions.get(session_id))
+async def get_session(
+    session_id: SessionIdPath, sessions: SessionsDep, caller: SessionCallerDep
+) -> Response:
+    return json_bytes(await sessions.get(session_id, owner=owner_of(caller)))
