@@ -10,6 +10,7 @@ the one the stored keys were made with refuses to start (see `RedisKeyStore.chec
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 from pathlib import Path
@@ -20,6 +21,10 @@ from experiments.access import Keyring, RateLimits, RedisKeyStore, Role, StaticK
 
 from .settings import Settings
 
+NO_KEY = (
+    "--require-auth: no API key is configured; create one with `voxroute keys create` "
+    "or set VOXROUTE_ADMIN_TOKEN / VOXROUTE_TENANT_KEYS"
+)
 SECRET_FILE = "key-secret"  # noqa: S105 - a file name
 ADMIN_NAME = "admin"
 
@@ -95,3 +100,19 @@ def rate_limits(settings: Settings) -> RateLimits:
         reader=settings.rate_limit_reader,
         burst_s=settings.rate_limit_burst_s,
     )
+
+
+def has_keys(settings: Settings, redis_url: str) -> bool:
+    """Whether any key exists, in the settings or the store (for `serve --require-auth`)."""
+    if static_keys(settings):
+        return True
+
+    async def stored() -> bool:
+        store = open_key_store(settings, redis_url)
+        try:
+            await store.check_secret()
+            return bool((await store.load())[1])
+        finally:
+            await store.aclose()
+
+    return asyncio.run(stored())

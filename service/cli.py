@@ -12,7 +12,7 @@ from pathlib import Path
 import orjson
 
 from experiments.config import load_routing_config
-from experiments.errors import ExperimentError
+from experiments.errors import ErrorCode, ExperimentError
 from experiments.metrics import load_metric_registry
 
 from .analysis_cli import add_analysis_parsers
@@ -86,12 +86,24 @@ def _serve(args: argparse.Namespace) -> int:
     load_routing_config(settings.flags_path, settings.catalog_path)  # fail fast on a bad file
     load_metric_registry(settings.metrics_path)
     if settings.redis_url is not None:
+        _check_auth(settings, settings.redis_url)
         return _run_uvicorn(args)
     with EmbeddedRedis(settings.data_dir / "redis") as embedded:
         os.environ["VOXROUTE_REDIS_URL"] = embedded.url
         os.environ["VOXROUTE_REDIS_EMBEDDED"] = "true"
         logger.info("embedded Redis at %s (set VOXROUTE_REDIS_URL to use yours)", embedded.url)
+        _check_auth(settings, embedded.url)
         return _run_uvicorn(args)
+
+
+def _check_auth(settings: Settings, url: str) -> None:
+    """With --require-auth, refuse to start (before any worker) when no key exists."""
+    if not settings.require_auth:
+        return
+    from .api_keys import NO_KEY, has_keys
+
+    if not has_keys(settings, url):
+        raise ExperimentError(NO_KEY, code=ErrorCode.UNAUTHORIZED)
 
 
 def _run_uvicorn(args: argparse.Namespace) -> int:

@@ -27,7 +27,7 @@ from experiments.outcomes import OutcomeService
 from experiments.router import Router
 from experiments.sessions import SessionService
 
-from .api_keys import build_keyring, open_key_store, rate_limits
+from .api_keys import NO_KEY, build_keyring, open_key_store, rate_limits
 from .embedded_redis import EmbeddedRedis
 from .flag_management import FlagManagement
 from .settings import Settings
@@ -167,11 +167,7 @@ async def _start_keyring(settings: Settings, url: str) -> tuple[RedisKeyStore, K
         if settings.require_auth:
             await keyring.stop()
             await store.aclose()
-            raise ExperimentError(
-                "--require-auth: no API key is configured; create one with `voxroute keys "
-                "create` or set VOXROUTE_ADMIN_TOKEN / VOXROUTE_TENANT_KEYS",
-                code=ErrorCode.UNAUTHORIZED,
-            )
+            raise ExperimentError(NO_KEY, code=ErrorCode.UNAUTHORIZED)
         logger.warning("%s", DEVELOPMENT_MODE)
     return store, keyring
 

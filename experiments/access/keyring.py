@@ -12,7 +12,8 @@ just made elsewhere works at once. Last use is recorded in memory and written
 to the store every `touch_interval_s`.
 
 With no key anywhere the keyring is `open` (development mode): every request
-is served as `OPEN_PRINCIPAL`. The first key made turns that off everywhere.
+is served as `OPEN_PRINCIPAL`. The first key made turns that off everywhere,
+for good: revoking the last key leaves a service that refuses every request.
 """
 
 from __future__ import annotations
@@ -78,8 +79,10 @@ class Keyring:
 
     @property
     def open(self) -> bool:
-        """No key anywhere: development mode, every request is served."""
-        return not self._by_digest
+        """No key anywhere, ever: development mode, every request is served. Once
+        the store has held a key (its version moved), revoking the last one does
+        not reopen the service."""
+        return not self._by_digest and self.version <= 0
 
     async def start(self) -> None:
         """Check the secret against the store, load its keys, follow it."""
@@ -99,17 +102,17 @@ class Keyring:
 
     async def authenticate(self, token: str | None) -> Principal | None:
         """The principal of `token`; None when it is missing or unknown. While
-        the keyring is open every caller is `OPEN_PRINCIPAL`."""
-        if not self._by_digest:
-            return OPEN_PRINCIPAL
+        the keyring is open every caller without a known key is `OPEN_PRINCIPAL`."""
         if not token:
-            return None
+            return OPEN_PRINCIPAL if self.open else None
         digest = token_digest(self._secret, token)
         principal = self._by_digest.get(digest)
         if principal is None and self.store is not None:
+            # a key made elsewhere since the last refresh (it may be the first one)
             principal = await self._find(digest)
-        if principal is not None:
-            self._used[principal.name] = int(self._clock() * 1000)
+        if principal is None:
+            return OPEN_PRINCIPAL if self.open else None
+        self._used[principal.name] = int(self._clock() * 1000)
         return principal
 
     async def refresh(self) -> bool:
