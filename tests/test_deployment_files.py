@@ -26,6 +26,14 @@ def test_compose_runs_voxroute_on_a_persistent_redis() -> None:
         assert volume.split(":")[0] in compose["volumes"]
 
 
+def test_compose_refuses_to_start_without_keys() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    env = compose["services"]["voxroute"]["environment"]
+    assert env["VOXROUTE_REQUIRE_AUTH"] == "true"
+    for secret in ("VOXROUTE_ADMIN_TOKEN", "VOXROUTE_KEY_SECRET"):  # required, never a value
+        assert re.fullmatch(rf"\$\{{{secret}:\?[^}}]+\}}", env[secret]), env[secret]
+
+
 def test_compose_sets_only_settings_that_exist() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     known = {f"VOXROUTE_{name.upper()}" for name in Settings.model_fields}
