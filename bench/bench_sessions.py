@@ -7,6 +7,9 @@ contexts. Targets (interleaved over several rounds, medians reported):
 - bare:     FastAPI parses the same body and returns a constant route
 - durable:  bare + one group-committed XADD per request
 - voxroute: the real service (flags, catalog, session store, assignment stream)
+  in development mode (no API key configured)
+- voxroute+key: the same with 97 tenant keys, each request carrying its tenant's
+  `Authorization: Bearer` token (what authentication costs)
 
 Absolute numbers drift on shared machines: read the ratios.
 
@@ -34,15 +37,22 @@ WRK_SCRIPT = r"""
 local counter = 0
 local prefix = "%(prefix)s"
 local regions = {"us", "eu", "ap"}
+local keyed = %(keyed)s
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 request = function()
   counter = counter + 1
   local s2s = (counter %% 5 == 0) and "true" or "false"
-  local body = '{"session_id":"' .. prefix .. counter .. '","tenant_id":"tenant-' .. (counter %% 97) ..
+  local tenant = counter %% 97
+  local body = '{"session_id":"' .. prefix .. counter .. '","tenant_id":"tenant-' .. tenant ..
     '","region":"' .. regions[counter %% 3 + 1] .. '","features":{"s2s":' .. s2s ..
     '},"attributes":{"plan":"pro"}}'
-  return wrk.format(nil, "/v1/sessions", nil, body)
+  local headers = nil
+  if keyed then
+    headers = {["Content-Type"] = "application/json",
+               ["Authorization"] = "Bearer bench-token-of-tenant-" .. tenant}
+  end
+  return wrk.format(nil, "/v1/sessions", headers, body)
 end
 done = function(summary, latency, requests)
   local e = summary.errors
@@ -55,7 +65,9 @@ TARGETS = {
     "bare": "bench.baseline_apps:bare_app",
     "durable": "bench.baseline_apps:durable_app",
     "voxroute": "service.main:create_app",
+    "voxroute+key": "service.main:create_app",
 }
+TENANT_KEYS = ",".join(f"tenant-{i}:bench-token-of-tenant-{i}" for i in range(97))
 
 
 def free_port() -> int:
@@ -112,6 +124,9 @@ def serve(target: str, redis_url: str) -> tuple[subprocess.Popen[bytes], int]:
         "VOXROUTE_LOG_LEVEL": "WARNING",
         "PYTHONPATH": str(ROOT),
     }
+    if target == "voxroute+key":
+        env["VOXROUTE_TENANT_KEYS"] = TENANT_KEYS
+        env["VOXROUTE_KEY_SECRET"] = uuid.uuid4().hex
     cmd = [
         sys.executable,
         "-m",
@@ -167,7 +182,8 @@ def measure(
     proc, port = serve(target, redis_url)
     try:
         script = workdir / f"{target}-{uuid.uuid4().hex[:6]}.lua"
-        script.write_text(WRK_SCRIPT % {"prefix": f"{uuid.uuid4().hex[:10]}-"})
+        keyed = "true" if target == "voxroute+key" else "false"
+        script.write_text(WRK_SCRIPT % {"prefix": f"{uuid.uuid4().hex[:10]}-", "keyed": keyed})
         run_wrk(port, 2, args.connections, script)  # warm-up
         return run_wrk(port, args.duration, args.connections, script)
     finally:
@@ -191,7 +207,7 @@ def main() -> None:
             for round_no in range(args.rounds):
                 for name in TARGETS:
                     results[name].append(measure(name, redis_url, args, workdir))
-                    print(f"round {round_no + 1} {name:9s} {results[name][-1]}", flush=True)
+                    print(f"round {round_no + 1} {name:12s} {results[name][-1]}", flush=True)
         finally:
             redis_proc.terminate()
             redis_proc.wait()
@@ -243,17 +259,19 @@ def report(results: dict[str, list[dict[str, float]]]) -> None:
         name: {k: statistics.median(r[k] for r in runs) for k in ("rps", "p50_ms", "p99_ms")}
         for name, runs in results.items()
     }
-    print(f"\n{'target':10s} {'sessions/s':>11s} {'p50 ms':>8s} {'p99 ms':>8s}")
+    print(f"\n{'target':13s} {'sessions/s':>11s} {'p50 ms':>8s} {'p99 ms':>8s}")
     for name, m in med.items():
-        print(f"{name:10s} {m['rps']:11.0f} {m['p50_ms']:8.2f} {m['p99_ms']:8.2f}")
+        print(f"{name:13s} {m['rps']:11.0f} {m['p50_ms']:8.2f} {m['p99_ms']:8.2f}")
     ratios = {
         "voxroute/bare sessions/s": med["voxroute"]["rps"] / med["bare"]["rps"],
         "voxroute/durable sessions/s": med["voxroute"]["rps"] / med["durable"]["rps"],
         "durable/bare sessions/s": med["durable"]["rps"] / med["bare"]["rps"],
         "voxroute/durable p99": med["voxroute"]["p99_ms"] / med["durable"]["p99_ms"],
+        "voxroute+key/voxroute sessions/s": med["voxroute+key"]["rps"] / med["voxroute"]["rps"],
+        "voxroute+key/voxroute p99": med["voxroute+key"]["p99_ms"] / med["voxroute"]["p99_ms"],
     }
     for label, value in ratios.items():
-        print(f"{label:30s} {value:5.2f}")
+        print(f"{label:34s} {value:5.2f}")
     sdk = sdk_cost_per_session()
     print(
         f"routing one session (in process): {sdk['sdk_us_per_session']:.1f} us through the "
