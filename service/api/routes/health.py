@@ -25,8 +25,8 @@ async def healthz() -> dict[str, str]:
     response_model=None,
 )
 async def readyz(request: Request, runtime: RuntimeDep) -> Response:
-    """Open to probes: without a valid key (or in development mode) the body is
-    only `{"ready": true|false}`; any valid key gets the full report."""
+    """Open to probes: without a valid key the body is only `{"ready": true|false}`;
+    any valid key (anyone, in development mode) gets the full report."""
     report = await runtime.readiness()
     status = 200 if report["ready"] else 503
     caller = await runtime.keyring.authenticate(bearer_token(request))
