@@ -8,6 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, Stri
 
 from experiments.context import MAX_ID_LENGTH, RouteContext
 
+from .body import KeyCountedBody
+
 _NO_CONTROL = r"^[^\x00-\x1f\x7f-\x9f]*$"
 Identifier = Annotated[
     str,
@@ -21,7 +23,7 @@ Identifier = Annotated[
 AttributeValue = StrictStr | StrictInt | StrictFloat | StrictBool
 
 
-class SessionIn(BaseModel):
+class SessionIn(KeyCountedBody):
     """A voice session that is starting."""
 
     model_config = ConfigDict(
@@ -53,6 +55,9 @@ class SessionIn(BaseModel):
         return RouteContext(
             self.session_id, self.tenant_id, self.region, self.features, self.attributes
         )
+
+    def json_key_count(self) -> int:
+        return len(self.model_fields_set) + len(self.features) + len(self.attributes)
 
 
 class ProviderOut(BaseModel):
@@ -120,3 +125,12 @@ class ErrorDetail(BaseModel):
 
 class ErrorOut(BaseModel):
     error: ErrorDetail
+
+
+NOT_JSON: dict[int | str, dict[str, Any]] = {
+    415: {
+        "model": ErrorOut,
+        "description": "The body is not declared as JSON: send Content-Type: application/json "
+        "(or application/<type>+json; charset, if given, utf-8).",
+    }
+}

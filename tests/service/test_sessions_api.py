@@ -172,7 +172,7 @@ async def test_the_openapi_document_describes_post_sessions(client: httpx.AsyncC
     operation = (await client.get("/openapi.json")).json()["paths"]["/v1/sessions"]["post"]
     assert operation["summary"] == "Route a new session and pin its providers"
     assert "Idempotent" in operation["description"]
-    assert set(operation["responses"]) == {"200", "201", "409", "413", "422", "503"}
+    assert set(operation["responses"]) == {"200", "201", "409", "413", "415", "422", "503"}
     schema = operation["requestBody"]["content"]["application/json"]["schema"]
     assert schema["additionalProperties"] is False
     assert {"session_id", "tenant_id", "region"} <= set(schema["required"])

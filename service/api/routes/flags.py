@@ -12,6 +12,7 @@ from experiments.flag_store import ChangeResult, FlagManager, flag_view, list_vi
 
 from ...auth import AdminDep
 from ...responses import json_response
+from ..body import JsonBodyRoute
 from ..flag_schemas import (
     ChangeOut,
     FlagListOut,
@@ -21,9 +22,9 @@ from ..flag_schemas import (
     PushIn,
     RollbackIn,
 )
-from ..schemas import ErrorOut
+from ..schemas import NOT_JSON, ErrorOut
 
-router = APIRouter(prefix="/v1/flags", tags=["flags"])
+router = APIRouter(prefix="/v1/flags", tags=["flags"], route_class=JsonBodyRoute)
 
 # A version is a positive integer of at most 18 digits (it fits a signed 64-bit integer),
 # quoted as an entity tag or bare; `[0-9]`, not `\d`, which also matches other scripts' digits.
@@ -40,9 +41,14 @@ _WRITE: Responses = {
     **_AUTH,
     200: {"model": ChangeOut, "description": "Published, or (dry run / no change) not."},
     409: {"model": ErrorOut, "description": "Stale version, or flags read from a file."},
-    422: {"model": ErrorOut, "description": "Invalid flag set: names flag, path and problem."},
+    422: {
+        "model": ErrorOut,
+        "description": "Invalid flag set (names flag, path and problem), a repeated key in "
+        "the body, or a malformed If-Match.",
+    },
     503: {"model": ErrorOut, "description": "The flag store is unavailable."},
 }
+_WRITE_BODY: Responses = {**_WRITE, **NOT_JSON}
 
 
 async def get_flag_manager(request: Request) -> FlagManager:
@@ -109,7 +115,7 @@ async def list_flags(flags: FlagsDep, admin: AdminDep) -> Response:
     "",
     summary="Publish a whole flag set (validated as a whole)",
     response_model=None,
-    responses=_WRITE,
+    responses=_WRITE_BODY,
 )
 async def push_flags(
     *,
@@ -144,7 +150,7 @@ async def get_flag(key: KeyPath, flags: FlagsDep, admin: AdminDep) -> Response:
     "/{key}",
     summary="Replace (If-Match) or create (If-None-Match: *) a flag",
     response_model=None,
-    responses={**_WRITE, 428: {"model": ErrorOut}},
+    responses={**_WRITE_BODY, 428: {"model": ErrorOut}},
 )
 async def put_flag(
     *,
@@ -171,7 +177,7 @@ async def put_flag(
     "/{key}",
     summary="Change state, default variant or split weights",
     response_model=None,
-    responses=_WRITE,
+    responses=_WRITE_BODY,
 )
 async def patch_flag(
     *,
@@ -234,7 +240,7 @@ async def flag_history(
     "/{key}/rollback",
     summary="Restore an earlier version, as a new version",
     response_model=None,
-    responses=_WRITE,
+    responses=_WRITE_BODY,
 )
 async def rollback_flag(
     *,

@@ -11,7 +11,7 @@ from experiments.context import MAX_ID_LENGTH
 from experiments.outcomes import OutcomeService
 
 from ...responses import json_response
-from ..body import parse_body
+from ..body import JsonBodyRoute, read_body
 from ..deps import OutcomesDep
 from ..outcome_schemas import (
     BatchIn,
@@ -22,16 +22,20 @@ from ..outcome_schemas import (
     batch_out,
     outcome_out,
 )
-from ..schemas import ErrorOut
+from ..schemas import NOT_JSON, ErrorOut
 
-router = APIRouter(prefix="/v1", tags=["outcomes"])
+router = APIRouter(prefix="/v1", tags=["outcomes"], route_class=JsonBodyRoute)
 SessionIdPath = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)]
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorOut, "description": "The session does not exist (or expired)."},
     409: {"model": ErrorOut, "description": "`tenant_id` given and the session is another's."},
     413: {"model": ErrorOut, "description": "Body over the size limit."},
-    422: {"model": ErrorOut, "description": "Invalid input; the message names each field."},
+    **NOT_JSON,
+    422: {
+        "model": ErrorOut,
+        "description": "Invalid input (a repeated key too); the message names each field.",
+    },
     503: {"model": ErrorOut, "description": "Storage unavailable; retry after Retry-After."},
 }
 _ONE = {202: {"model": OutcomeOut, "description": "Accepted: stored, or a duplicate."}, **_ERRORS}
@@ -84,7 +88,7 @@ async def report_outcomes(body: BatchIn, outcomes: OutcomesDep) -> Response:
 
 async def _serve_batch(request: Request) -> Response:
     """`report_outcomes` with its body validated straight from the bytes."""
-    body = parse_body(BatchIn, await request.body())
+    body = await read_body(BatchIn, request)
     return await _record_batch(body, request.app.state.runtime.outcomes)
 
 
