@@ -26,7 +26,7 @@ from ..schemas import NOT_JSON, ErrorOut
 
 router = APIRouter(prefix="/v1/flags", tags=["flags"], route_class=JsonBodyRoute)
 
-# A version is a positive integer of at most 18 digits (it fits a signed 64-bit integer),
+# A version is an integer of at most 18 digits (it fits a signed 64-bit integer),
 # quoted as an entity tag or bare; `[0-9]`, not `\d`, which also matches other scripts' digits.
 # The pattern goes into the OpenAPI document as it is, so it is also valid ECMA-262.
 ETAG_PATTERN = r'^(W/)?("[0-9]{1,18}"|[0-9]{1,18})$'
