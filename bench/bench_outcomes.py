@@ -4,14 +4,15 @@ Python loop that pipelines the same XADDs with redis-py, in one run.
 One dedicated `redis-server` (free loopback port, temp dir, no persistence)
 serves both targets; the rounds interleave them and the medians are reported.
 
-- voxroute: the real service under uvicorn (one worker, uvloop, httptools, no
-  access log); `--clients` concurrent HTTP/1.1 clients in a separate process
-  (async httpx) post batches of `--batch` turn events with unique event ids,
-  for `--sessions` sessions created through POST /v1/sessions beforehand. The
-  request bodies are built before the clock starts; every answer must be a 202
-  with every event `appended`. Each accepted event went through pydantic,
-  the metric registry, a pipelined session lookup and the outcome script
-  (EXISTS, SADD to the dedupe set, XADD), group-committed.
+- voxroute: the real service under uvicorn (one worker, uvloop, voxroute's httptools
+  protocol as `voxroute serve` runs it, no access log); `--clients` concurrent
+  HTTP/1.1 clients in a separate process (async httpx) post batches of `--batch`
+  turn events with unique event ids, for `--sessions` sessions created through
+  POST /v1/sessions beforehand. The request bodies are built before the clock
+  starts; every answer must be a 202 with every event `appended`. Each accepted
+  event went through pydantic (and the duplicate-key count), the metric registry,
+  a pipelined session lookup and the outcome script (EXISTS, SADD to the dedupe
+  set, XADD), group-committed.
 - redis-py: the same events (`OutcomeEvent.encode()`: the same fields and
   values), XADD to an outcome stream, one pipeline per `--batch` events, one
   connection, in a loop; the events are built before the clock starts, the
@@ -46,6 +47,7 @@ from bench_sessions import free_port, start_redis, wait_port
 
 from experiments.eventlog import KeyLayout
 from experiments.events import OutcomeEvent, OutcomeKind
+from service.http_protocol import UVICORN_HTTP
 
 ROOT = Path(__file__).resolve().parents[1]
 TENANT = "bench"
@@ -71,7 +73,7 @@ def serve(redis_url: str, prefix: str, data_dir: Path) -> tuple[subprocess.Popen
     }
     cmd = [
         sys.executable, "-m", "uvicorn", "service.main:create_app", "--factory",
-        "--port", str(port), "--loop", "uvloop", "--http", "httptools",
+        "--port", str(port), "--loop", "uvloop", "--http", UVICORN_HTTP,
         "--no-access-log", "--log-level", "warning",
     ]  # fmt: skip
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT)

@@ -1,6 +1,7 @@
 """POST /v1/sessions throughput and latency against two baselines, in one run.
 
-Each server runs under uvicorn (one worker, uvloop, httptools, no access log) on
+Each server runs under uvicorn (one worker, uvloop, httptools, no access log; the
+voxroute target with voxroute's httptools protocol, as `voxroute serve` runs it) on
 loopback; `wrk` (one thread) sends unique session ids with the shipped flags'
 contexts. Targets (interleaved over several rounds, medians reported):
 
@@ -31,6 +32,8 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+
+from service.http_protocol import UVICORN_HTTP
 
 ROOT = Path(__file__).resolve().parents[1]
 WRK_SCRIPT = r"""
@@ -138,7 +141,7 @@ def serve(target: str, redis_url: str) -> tuple[subprocess.Popen[bytes], int]:
         "--loop",
         "uvloop",
         "--http",
-        "httptools",
+        UVICORN_HTTP if target == "voxroute" else "httptools",
         "--no-access-log",
         "--log-level",
         "warning",

@@ -107,7 +107,11 @@ def _check_auth(settings: Settings, url: str) -> None:
 
 
 def _run_uvicorn(args: argparse.Namespace) -> int:
+    """uvicorn with voxroute's HTTP protocol: the read deadline and the header and
+    connection bounds of `service.http_protocol` (settings from the environment)."""
     import uvicorn
+
+    from .http_protocol import UVICORN_HTTP
 
     uvicorn.run(
         "service.main:create_app",
@@ -116,6 +120,7 @@ def _run_uvicorn(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         log_level=args.log_level.lower(),
+        http=UVICORN_HTTP,
     )
     return 0
 

@@ -1,4 +1,4 @@
-"""One place that maps domain errors to HTTP responses."""
+"""One place that maps domain errors (and a body that is not JSON) to HTTP responses."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from analysis.errors import AnalysisError
 from analysis.errors import ErrorCode as AnalysisErrorCode
 from experiments.errors import ErrorCode, ExperimentError
 
+from .api.media_type import UnsupportedMediaTypeError
 from .responses import json_response
 
 STATUS_BY_CODE: dict[ErrorCode, int] = {
@@ -52,6 +53,12 @@ async def analysis_error_handler(request: Request, exc: Exception) -> Response:
     return json_response({"error": exc.to_dict()}, ANALYSIS_STATUS.get(exc.code, 422))
 
 
+async def unsupported_media_type_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, UnsupportedMediaTypeError)  # noqa: S101 - registered for this type only
+    return json_response({"error": exc.to_dict()}, 415)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ExperimentError, experiment_error_handler)
     app.add_exception_handler(AnalysisError, analysis_error_handler)
+    app.add_exception_handler(UnsupportedMediaTypeError, unsupported_media_type_handler)

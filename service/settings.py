@@ -66,6 +66,25 @@ class Settings(BaseSettings):
         ge=1024,
         description="Body limit of POST /v1/outcomes (up to 1,000 events).",
     )
+    request_read_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="A request whose headers and body are not all received this many seconds "
+        "after the connection (or the request's first byte) is closed (408 while in headers). "
+        "`voxroute serve` only.",
+    )
+    max_header_bytes: int = Field(
+        default=16 * 1024,
+        ge=1024,
+        description="Request target and header fields of one request; over it: 431 and the "
+        "connection is closed. `voxroute serve` only.",
+    )
+    max_connections: int = Field(
+        default=1000,
+        ge=1,
+        description="Open connections per process; one more is answered 503 with Retry-After "
+        "and closed. `voxroute serve` only.",
+    )
     openfeature_domain: str = Field(default="voxroute", description="OpenFeature domain.")
     openfeature_direct_when_unobserved: bool = Field(
         default=True,

@@ -9,7 +9,10 @@ one ordered `append_outcomes` call, so each session's creation precedes its
 outcomes and its outcomes keep their order. Then the batch is acknowledged.
 The events keep their ids, so a batch sent again (after a failure in the
 middle, or a crash before its `ack`) changes nothing: the session script finds
-its own event (`created=True`), the outcome log reports `DUPLICATE`.
+its own event (`created=True`), the outcome log reports `DUPLICATE`. When Redis
+goes away in the middle of a batch, the retry skips the batch's records that
+were already settled (replayed, found duplicate or set aside), so that within
+a process each record is counted (`SpoolStats`) and set aside once.
 
 A record that Redis refuses for good is not retried forever: a session that
 another event created first (its spooled assignment was not recorded), an
@@ -91,6 +94,9 @@ class SpoolReplayer:
         self.max_backoff_s = max_backoff_s
         self.rejected_path = spooler.spool.directory / REJECTED_NAME
         self._task: asyncio.Task[None] | None = None
+        # The settled records of the batch not yet acknowledged: sequence number ->
+        # session id (None: undecodable), released once the batch is acknowledged.
+        self._settled: dict[int, str | None] = {}
 
     def start(self) -> None:
         if self._task is None:
@@ -139,14 +145,14 @@ class SpoolReplayer:
                     return
                 await spool.wait_committed()
                 continue
-            sessions, outcomes = await self._reject_undecodable(records)
+            unsettled = [record for record in records if record.seq not in self._settled]
+            sessions, outcomes = await self._reject_undecodable(unsettled)
             await self._replay_sessions(sessions)
             await self._replay_outcomes(outcomes)
             await spool.ack(records[-1].end)
-            for session_id in [i.event.session_id for i in sessions] + [
-                i.event.session_id for i in outcomes
-            ]:
-                self.spooler.release(session_id)
+            for record in records:
+                if (session_id := self._settled.pop(record.seq, None)) is not None:
+                    self.spooler.release(session_id)
 
     async def _reject_undecodable(
         self, records: list[SpoolRecord]
@@ -162,7 +168,7 @@ class SpoolReplayer:
                 else:
                     raise EventDecodeError(f"unknown record kind {record.kind}")
             except EventDecodeError as exc:
-                await self._reject(record, f"undecodable: {exc}")
+                await self._reject(record, None, f"undecodable: {exc}")
         return sessions, outcomes
 
     async def _replay_sessions(self, items: list[_Session]) -> None:
@@ -172,15 +178,18 @@ class SpoolReplayer:
         )
         _raise_retryable(results)
         for item, result in zip(items, results, strict=True):
+            session_id = item.event.session_id
             if isinstance(result, BaseException):
-                await self._reject(item.record, f"refused: {result}")
+                await self._reject(item.record, session_id, f"refused: {result}")
             elif not result.created:
                 await self._reject(
                     item.record,
-                    f"session {item.event.session_id!r} was created by another event first; "
+                    session_id,
+                    f"session {session_id!r} was created by another event first; "
                     f"the spooled assignment event {item.event.event_id} was not recorded",
                 )
             else:
+                self._settled[item.record.seq] = session_id
                 self.spooler.stats.replayed_sessions += 1
 
     async def _replay_outcomes(self, items: list[_Outcome]) -> None:
@@ -200,12 +209,16 @@ class SpoolReplayer:
         stats = self.spooler.stats
         for item, result in zip(items, results, strict=True):
             status = result.status if isinstance(result, AppendResult) else None
+            session_id = item.event.session_id
             if status is AppendStatus.APPENDED:
                 stats.replayed_outcomes += 1
             elif status is AppendStatus.DUPLICATE:
                 stats.duplicates += 1
             else:
-                await self._reject(item.record, f"outcome {item.event.event_id}: {result}")
+                reason = f"outcome {item.event.event_id}: {result}"
+                await self._reject(item.record, session_id, reason)
+                continue
+            self._settled[item.record.seq] = session_id
 
     async def _append_one(self, event: OutcomeEvent) -> AppendResult | BaseException:
         assert self.outcomes is not None  # noqa: S101 - checked by the caller
@@ -216,9 +229,8 @@ class SpoolReplayer:
         except ExperimentError as exc:
             return exc
 
-    async def _reject(self, record: SpoolRecord, reason: str) -> None:
+    async def _reject(self, record: SpoolRecord, session_id: str | None, reason: str) -> None:
         logger.error("spool record %d set aside in %s: %s", record.seq, self.rejected_path, reason)
-        self.spooler.stats.rejected += 1
         line = orjson.dumps(
             {
                 "seq": record.seq,
@@ -228,6 +240,8 @@ class SpoolReplayer:
             }
         )
         await asyncio.to_thread(_append_line, self.rejected_path, line)
+        self._settled[record.seq] = session_id
+        self.spooler.stats.rejected += 1
 
 
 @dataclass

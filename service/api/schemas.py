@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, Stri
 from experiments.context import MAX_ID_LENGTH, RouteContext
 from experiments.errors import ExperimentError
 
+from .body import KeyCountedBody
+
 _NO_CONTROL = r"^[^\x00-\x1f\x7f-\x9f]*$"
 Identifier = Annotated[
     str,
@@ -22,7 +24,7 @@ Identifier = Annotated[
 AttributeValue = StrictStr | StrictInt | StrictFloat | StrictBool
 
 
-class SessionIn(BaseModel):
+class SessionIn(KeyCountedBody):
     """A voice session that is starting."""
 
     model_config = ConfigDict(
@@ -62,6 +64,9 @@ class SessionIn(BaseModel):
                 context={"field": "body.tenant_id", "problem": "required"},
             )
         return RouteContext(self.session_id, tenant_id, self.region, self.features, self.attributes)
+
+    def json_key_count(self) -> int:
+        return len(self.model_fields_set) + len(self.features) + len(self.attributes)
 
 
 class ProviderOut(BaseModel):
@@ -137,3 +142,12 @@ AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     429: {"model": ErrorOut, "description": "Over the key's rate limit; retry after Retry-After."},
 }
 """The answers of authentication, documented on every operation that needs a key."""
+
+
+NOT_JSON: dict[int | str, dict[str, Any]] = {
+    415: {
+        "model": ErrorOut,
+        "description": "The body is not declared as JSON: send Content-Type: application/json "
+        "(or application/<type>+json; charset, if given, utf-8).",
+    }
+}

@@ -32,15 +32,17 @@ class VoxrouteProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "uvicorn", "service.main:create_app", "--factory",
+                "--port", str(self.port), "--no-access-log", "--log-level", "warning"]  # fmt: skip
+
     def start(self, log: Path) -> VoxrouteProcess:
         self.log = log
         env = {**os.environ, **self.env, "PYTHONPATH": str(ROOT)}
         with log.open("ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "service.main:create_app", "--factory",
-                 "--port", str(self.port), "--no-access-log", "--log-level", "warning"],
-                env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-            )  # fmt: skip
+                self.command(), env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
+            )
         wait_for(self._listens, f"voxroute on {self.port} (log: {log})", timeout_s=60)
         return self
 
@@ -55,6 +57,16 @@ class VoxrouteProcess:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=30)
+
+
+@dataclass
+class VoxrouteServe(VoxrouteProcess):
+    """`voxroute --log-level info serve`: uvicorn as the CLI runs it (voxroute's HTTP
+    protocol with its edge limits), every log line in the log file."""
+
+    def command(self) -> list[str]:
+        script = Path(sys.executable).with_name("voxroute")
+        return [str(script), "--log-level", "info", "serve", "--port", str(self.port)]
 
 
 @dataclass

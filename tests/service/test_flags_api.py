@@ -154,6 +154,52 @@ async def test_create_with_if_none_match(client: httpx.AsyncClient) -> None:
     assert (await client.put("/v1/flags/new-flag", json=flag, headers=headers)).status_code == 409
 
 
+@pytest.mark.parametrize(
+    "if_match",
+    ["9" * 5000, '"' + "9" * 19 + '"', '"abc"', '"-1"', '"7', "7 8", '"1", "2"', "*", ""],
+)
+@pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE"])
+async def test_a_malformed_if_match_is_422_naming_the_header_and_changes_nothing(
+    client: httpx.AsyncClient, method: str, if_match: str
+) -> None:
+    headers = {**ALICE, "if-match": if_match}
+    json = {"defaultVariant": "webrtc"} if method != "DELETE" else None
+    response = await client.request(method, "/v1/flags/vad-provider", json=json, headers=headers)
+    assert response.status_code == 422, response.text
+    assert "if-match" in response.json()["error"]["message"]
+    assert (await client.get("/v1/flags/vad-provider", headers=ALICE)).headers["etag"] == '"1"'
+
+
+@pytest.mark.parametrize("if_match", ['"1"', "1", 'W/"1"'])
+async def test_if_match_takes_the_etag_quoted_bare_or_weak(
+    client: httpx.AsyncClient, if_match: str
+) -> None:
+    headers = {**ALICE, "if-match": if_match}
+    patch = {"defaultVariant": "webrtc"}
+    response = await client.patch("/v1/flags/vad-provider", json=patch, headers=headers)
+    assert response.status_code == 200, response.text
+
+
+async def test_if_none_match_takes_only_a_star(client: httpx.AsyncClient) -> None:
+    flag = {"state": "ENABLED", "variants": {"on": True, "off": False}, "defaultVariant": "off"}
+    headers = {**ALICE, "if-none-match": '"3"'}
+    response = await client.put("/v1/flags/new-flag", json=flag, headers=headers)
+    assert response.status_code == 422
+    assert "if-none-match" in response.json()["error"]["message"]
+
+
+async def test_the_openapi_document_gives_the_precondition_headers_a_format(
+    client: httpx.AsyncClient,
+) -> None:
+    operation = (await client.get("/openapi.json")).json()["paths"]["/v1/flags/{key}"]["put"]
+    headers = {p["name"]: p["schema"] for p in operation["parameters"] if p["in"] == "header"}
+    if_match = next(s for s in headers["if-match"]["anyOf"] if s["type"] == "string")
+    assert if_match["pattern"] == '^(W/)?("[0-9]{1,18}"|[0-9]{1,18})$'
+    assert if_match["maxLength"] == 22
+    if_none_match = next(s for s in headers["if-none-match"]["anyOf"] if s["type"] == "string")
+    assert if_none_match["pattern"] == r"^\*$"
+
+
 async def test_a_weight_change_is_used_by_new_sessions_at_once(client: httpx.AsyncClient) -> None:
     before = await _session(client, "call-1")
     response = await client.patch(f"/v1/flags/{STT}", json=RAMP, headers=ALICE)

@@ -172,7 +172,7 @@ async def test_the_openapi_document_describes_post_sessions(client: httpx.AsyncC
     operation = (await client.get("/openapi.json")).json()["paths"]["/v1/sessions"]["post"]
     assert operation["summary"] == "Route a new session and pin its providers"
     assert "Idempotent" in operation["description"]
-    statuses = {"200", "201", "401", "403", "409", "413", "422", "429", "503"}
+    statuses = {"200", "201", "401", "403", "409", "413", "415", "422", "429", "503"}
     assert set(operation["responses"]) == statuses
     schema = operation["requestBody"]["content"]["application/json"]["schema"]
     assert schema["additionalProperties"] is False

@@ -13,6 +13,7 @@ from experiments.flag_store import ChangeResult, FlagManager, flag_view, list_vi
 
 from ...auth import AdminDep, ReaderDep
 from ...responses import json_response
+from ..body import JsonBodyRoute
 from ..flag_schemas import (
     ChangeOut,
     FlagListOut,
@@ -22,20 +23,30 @@ from ..flag_schemas import (
     PushIn,
     RollbackIn,
 )
-from ..schemas import AUTH_RESPONSES, ErrorOut
+from ..schemas import AUTH_RESPONSES, NOT_JSON, ErrorOut
 
-router = APIRouter(prefix="/v1/flags", tags=["flags"])
+router = APIRouter(prefix="/v1/flags", tags=["flags"], route_class=JsonBodyRoute)
 
-_ETAG = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')
+# A version is an integer of at most 18 digits (it fits a signed 64-bit integer),
+# quoted as an entity tag or bare; `[0-9]`, not `\d`, which also matches other scripts' digits.
+# The pattern goes into the OpenAPI document as it is, so it is also valid ECMA-262.
+ETAG_PATTERN = r'^(W/)?("[0-9]{1,18}"|[0-9]{1,18})$'
+ETAG_MAX_LENGTH = 22  # W/ + two quotes + 18 digits
+_ETAG = re.compile(ETAG_PATTERN)
 Responses = dict[int | str, dict[str, Any]]
 _AUTH: Responses = {**AUTH_RESPONSES}
 _WRITE: Responses = {
     **_AUTH,
     200: {"model": ChangeOut, "description": "Published, or (dry run / no change) not."},
     409: {"model": ErrorOut, "description": "Stale version, or flags read from a file."},
-    422: {"model": ErrorOut, "description": "Invalid flag set: names flag, path and problem."},
+    422: {
+        "model": ErrorOut,
+        "description": "Invalid flag set (names flag, path and problem), a repeated key in "
+        "the body, or a malformed If-Match.",
+    },
     503: {"model": ErrorOut, "description": "The flag store is unavailable."},
 }
+_WRITE_BODY: Responses = {**_WRITE, **NOT_JSON}
 
 
 async def get_flag_manager(request: Request) -> FlagManager:
@@ -51,7 +62,21 @@ KeyPath = Annotated[str, Path(min_length=1, max_length=256, description="The fla
 DryRun = Annotated[bool, Query(description="Validate and diff only; publish nothing.")]
 ReasonQuery = Annotated[str, Query(max_length=1000, description="Why (see PATCH).")]
 IfMatch = Annotated[
-    str | None, Header(description='The version this change is based on (the ETag, `"7"`).')
+    str | None,
+    Header(
+        description='The version this change is based on: the ETag (`"7"`); `7` and `W/"7"` '
+        "are taken too. Anything else is a 422.",
+        pattern=ETAG_PATTERN,
+        max_length=ETAG_MAX_LENGTH,
+    ),
+]
+IfNoneMatch = Annotated[
+    str | None,
+    Header(
+        description="`*`: create the flag, only if it does not exist (no other value is taken).",
+        pattern=r"^\*$",
+        max_length=1,
+    ),
 ]
 
 
@@ -64,10 +89,10 @@ def _version(if_match: str | None, *, required: bool) -> int | None:
                 code=ErrorCode.PRECONDITION_REQUIRED,
             )
         return None
-    match = _ETAG.match(if_match)
-    if match is None:
-        raise ExperimentError(f'If-Match {if_match!r}: expected a version such as "7"')
-    return int(match.group(1))
+    match = _ETAG.fullmatch(if_match)
+    if match is None:  # FastAPI checked the pattern already; this keeps int() bounded anyway
+        raise ExperimentError(f'If-Match {if_match[:40]!r}: expected a version such as "7"')
+    return int(match.group(2).strip('"'))
 
 
 def _changed(result: ChangeResult) -> Response:
@@ -88,7 +113,7 @@ async def list_flags(flags: FlagsDep, caller: ReaderDep) -> Response:
     "",
     summary="Publish a whole flag set (validated as a whole)",
     response_model=None,
-    responses=_WRITE,
+    responses=_WRITE_BODY,
 )
 async def push_flags(
     *,
@@ -123,7 +148,7 @@ async def get_flag(key: KeyPath, flags: FlagsDep, caller: ReaderDep) -> Response
     "/{key}",
     summary="Replace (If-Match) or create (If-None-Match: *) a flag",
     response_model=None,
-    responses={**_WRITE, 428: {"model": ErrorOut}},
+    responses={**_WRITE_BODY, 428: {"model": ErrorOut}},
 )
 async def put_flag(
     *,
@@ -132,12 +157,12 @@ async def put_flag(
     flags: FlagsDep,
     admin: AdminDep,
     if_match: IfMatch = None,
-    if_none_match: Annotated[str | None, Header()] = None,
+    if_none_match: IfNoneMatch = None,
     reason: ReasonQuery = "",
     dry_run: DryRun = False,
 ) -> Response:
     """Takes GET's document back (its `definition`) or a bare flagd definition."""
-    create = if_none_match is not None and if_none_match.strip() == "*" and if_match is None
+    create = if_none_match == "*" and if_match is None
     version = None if create else _version(if_match, required=True)
     definition = document.get("definition", document) if "variants" not in document else document
     result = await flags.put(
@@ -150,7 +175,7 @@ async def put_flag(
     "/{key}",
     summary="Change state, default variant or split weights",
     response_model=None,
-    responses=_WRITE,
+    responses=_WRITE_BODY,
 )
 async def patch_flag(
     *,
@@ -213,7 +238,7 @@ async def flag_history(
     "/{key}/rollback",
     summary="Restore an earlier version, as a new version",
     response_model=None,
-    responses=_WRITE,
+    responses=_WRITE_BODY,
 )
 async def rollback_flag(
     *,

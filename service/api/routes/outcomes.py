@@ -13,7 +13,7 @@ from experiments.outcomes import OutcomeService
 
 from ...auth import SessionCallerDep, acting_tenant, owner_of, session_caller
 from ...responses import json_response
-from ..body import parse_body
+from ..body import JsonBodyRoute, read_body
 from ..deps import OutcomesDep
 from ..outcome_schemas import (
     BatchIn,
@@ -24,9 +24,9 @@ from ..outcome_schemas import (
     batch_out,
     outcome_out,
 )
-from ..schemas import AUTH_RESPONSES, ErrorOut
+from ..schemas import AUTH_RESPONSES, NOT_JSON, ErrorOut
 
-router = APIRouter(prefix="/v1", tags=["outcomes"])
+router = APIRouter(prefix="/v1", tags=["outcomes"], route_class=JsonBodyRoute)
 SessionIdPath = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)]
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -34,7 +34,11 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorOut, "description": "Unknown session, expired, or another tenant's."},
     409: {"model": ErrorOut, "description": "`tenant_id` given and the session is another's."},
     413: {"model": ErrorOut, "description": "Body over the size limit."},
-    422: {"model": ErrorOut, "description": "Invalid input; the message names each field."},
+    **NOT_JSON,
+    422: {
+        "model": ErrorOut,
+        "description": "Invalid input (a repeated key too); the message names each field.",
+    },
     503: {"model": ErrorOut, "description": "Storage unavailable; retry after Retry-After."},
 }
 _ONE = {202: {"model": OutcomeOut, "description": "Accepted: stored, or a duplicate."}, **_ERRORS}
@@ -97,7 +101,7 @@ async def report_outcomes(
 async def _serve_batch(request: Request) -> Response:
     """`report_outcomes` with its body validated straight from the bytes."""
     caller = await session_caller(request)
-    body = parse_body(BatchIn, await request.body())
+    body = await read_body(BatchIn, request)
     return await _record_batch(body, request.app.state.runtime.outcomes, caller)
 
 

@@ -11,9 +11,9 @@ from experiments.sessions import SessionService
 
 from ...auth import SessionCallerDep, acting_tenant, owner_of, session_caller
 from ...responses import json_bytes
-from ..body import parse_body, request_body
+from ..body import read_body, request_body
 from ..deps import SessionsDep
-from ..schemas import AUTH_RESPONSES, ErrorOut, SessionIn, SessionOut
+from ..schemas import AUTH_RESPONSES, NOT_JSON, ErrorOut, SessionIn, SessionOut
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
 SessionIdPath = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)]
@@ -31,7 +31,11 @@ SessionIdPath = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)]
         **AUTH_RESPONSES,
         409: {"model": ErrorOut, "description": "The session id belongs to another tenant."},
         413: {"model": ErrorOut, "description": "Body over the size limit (64 KiB)."},
-        422: {"model": ErrorOut, "description": "Invalid input, or no route can be built."},
+        **NOT_JSON,
+        422: {
+            "model": ErrorOut,
+            "description": "Invalid input (a repeated key too), or no route can be built.",
+        },
         503: {"model": ErrorOut, "description": "Storage unavailable; retry after Retry-After."},
     },
 )
@@ -40,9 +44,9 @@ async def create_session(request: Request) -> Response:
     assignment per evaluated flag. Idempotent: a repeated `session_id` returns
     the route pinned the first time (200) and records nothing."""
     # The hot path: the body is validated straight from its bytes (pydantic-core)
-    # instead of through FastAPI's parameter machinery; errors are the usual 422.
+    # instead of through FastAPI's parameter machinery; errors are the usual 415/422.
     caller = await session_caller(request)
-    session = parse_body(SessionIn, await request.body())
+    session = await read_body(SessionIn, request)
     tenant_id = acting_tenant(caller, session.tenant_id)
     sessions: SessionService = request.app.state.runtime.sessions
     result = await sessions.create(session.to_context(tenant_id))

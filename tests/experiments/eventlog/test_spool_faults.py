@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +17,7 @@ from redis_process import REDIS_SERVER, RedisProcess
 
 from experiments.eventlog import KeyLayout, RedisSessionLog
 from experiments.eventlog.outcome_log import RedisOutcomeLog
+from experiments.eventlog.protocols import AppendResult
 from experiments.eventlog.spool import DiskSpool
 from experiments.eventlog.spool_replay import SpooledLogs
 from experiments.events import Assignment, AssignmentEvent, OutcomeEvent, OutcomeKind
@@ -144,3 +145,75 @@ async def test_sigkill_of_redis_under_load_loses_and_duplicates_nothing(
     assert stats.rejected == 0
     assert stats.spooled_sessions > 0
     assert not list(logs.spooler.spool.directory.glob("*.seg"))
+
+
+class GoesAwayOnce:
+    """The Redis outcome log, except that Redis is killed (SIGKILL) just before
+    the first call after `armed` is set: the replayer meets an outage in the
+    middle of a batch, after it replayed the batch's sessions."""
+
+    def __init__(self, inner: RedisOutcomeLog, server: RedisProcess) -> None:
+        self.inner = inner
+        self.server = server
+        self.armed = False
+        self.fired = False
+
+    async def append_outcomes(self, events: Sequence[OutcomeEvent]) -> list[AppendResult]:
+        if self.armed:
+            self.armed = False
+            await asyncio.to_thread(self.server.kill)
+            self.fired = True
+        return await self.inner.append_outcomes(events)
+
+    async def session_tenants(self, session_ids: Sequence[str]) -> dict[str, str | None]:
+        return await self.inner.session_tenants(session_ids)
+
+    async def ping(self) -> bool:
+        return await self.inner.ping()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def test_an_outage_in_the_middle_of_a_replay_counts_each_record_once(
+    server: RedisProcess, tmp_path: Path
+) -> None:
+    keys = KeyLayout(prefix=PREFIX)
+    timeouts = {"socket_timeout_s": 0.3, "connect_timeout_s": 0.3}
+    outcomes = GoesAwayOnce(RedisOutcomeLog.from_url(server.url, keys=keys, **timeouts), server)
+    logs = await SpooledLogs.open(
+        DiskSpool.open(tmp_path / "spool"),
+        RedisSessionLog.from_url(server.url, keys=keys, **timeouts),
+        outcomes,
+        min_backoff_s=0.02,
+        max_backoff_s=0.2,
+    )
+    sessions = 20
+    accepted = Accepted()
+    try:
+        server.kill()
+        await worker(logs, range(sessions), accepted)  # all spooled: Redis is away
+        outcomes.armed = True
+        await asyncio.to_thread(server.start)
+        await wait_until(lambda: outcomes.fired and not logs.spooler.redis_up, "the second outage")
+        await asyncio.to_thread(server.start)
+        await wait_until(
+            lambda: logs.spooler.redis_up and logs.spooler.spool.depth.records == 0, "the drain"
+        )
+        report = logs.report()
+    finally:
+        await logs.aclose()
+
+    assert accepted.statuses == {"spooled": sessions * TURNS}
+    counts = {name: report[name] for name in ("spooled_sessions", "spooled_outcomes",
+              "replayed_sessions", "replayed_outcomes", "duplicates", "rejected")}  # fmt: skip
+    assert counts == {
+        "spooled_sessions": sessions,
+        "spooled_outcomes": sessions * TURNS,
+        "replayed_sessions": sessions,
+        "replayed_outcomes": sessions * TURNS,
+        "duplicates": 0,
+        "rejected": 0,
+    }
+    assignments, stored = recorded(server.url)
+    assert (len(assignments), len(stored)) == (sessions, sessions * TURNS)
