@@ -5,8 +5,8 @@ revoked with the CLI and refused by the other replica within a second."""
 from __future__ import annotations
 
 import time
-from functools import partial
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import httpx
