@@ -17,6 +17,7 @@ from experiments.metrics import load_metric_registry
 
 from .analysis_cli import add_analysis_parsers
 from .flags_cli import add_flags_parser
+from .observability.prometheus import MULTIPROC_ENV, prepare_multiprocess_dir
 from .settings import Settings
 
 logger = logging.getLogger("voxroute")
@@ -76,17 +77,19 @@ def _serve(args: argparse.Namespace) -> int:
     load_routing_config(settings.flags_path, settings.catalog_path)  # fail fast on a bad file
     load_metric_registry(settings.metrics_path)
     if settings.redis_url is not None:
-        return _run_uvicorn(args)
+        return _run_uvicorn(args, settings.data_dir)
     with EmbeddedRedis(settings.data_dir / "redis") as embedded:
         os.environ["VOXROUTE_REDIS_URL"] = embedded.url
         os.environ["VOXROUTE_REDIS_EMBEDDED"] = "true"
         logger.info("embedded Redis at %s (set VOXROUTE_REDIS_URL to use yours)", embedded.url)
-        return _run_uvicorn(args)
+        return _run_uvicorn(args, settings.data_dir)
 
 
-def _run_uvicorn(args: argparse.Namespace) -> int:
+def _run_uvicorn(args: argparse.Namespace, data_dir: Path) -> int:
     import uvicorn
 
+    if args.workers > 1:  # the workers' metric files, before any worker imports prometheus-client
+        os.environ[MULTIPROC_ENV] = str(prepare_multiprocess_dir(data_dir))
     uvicorn.run(
         "service.main:create_app",
         factory=True,

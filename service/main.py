@@ -12,6 +12,8 @@ from fastapi.exceptions import RequestValidationError
 from .api.routes import experiments, flags, health, outcomes, sessions
 from .errors import install_error_handlers
 from .middleware import BodySizeLimit, BodyTooLargeError
+from .observability.http_metrics import RequestMetrics
+from .observability.prometheus import worker_started, worker_stopped
 from .responses import json_response
 from .runtime import Runtime
 from .settings import Settings, get_settings
@@ -36,12 +38,14 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             return
         started = await Runtime.start(settings)
         app.state.runtime = started
+        worker_started()
         if settings.gc_tuned:
             tune_gc()
         try:
             yield
         finally:
             await started.stop()
+            worker_stopped()
 
     app = FastAPI(title="voxroute", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     if runtime is not None:
@@ -63,6 +67,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         max_bytes=settings.max_body_bytes,
         path_limits={"/v1/outcomes": settings.batch_max_body_bytes},
     )
+    app.add_middleware(RequestMetrics)  # outside the body limit: 413s are timed too
     return app
 
 

@@ -35,6 +35,7 @@ import orjson
 
 from ..errors import ExperimentError, StorageUnavailableError
 from ..events import AssignmentEvent, EventDecodeError, OutcomeEvent
+from ..telemetry import SPOOL_REPLAYED_RECORDS
 from .protocols import AppendResult, AppendStatus, OutcomeLog, SessionLog
 from .spool import DiskSpool, SpoolRecord
 from .spooled import (
@@ -51,6 +52,7 @@ logger = logging.getLogger("voxroute.spool")
 
 REJECTED_NAME = "rejected.jsonl"
 DEFAULT_BATCH = 500
+_RECORD_NAMES = {SESSION_RECORD: "session", OUTCOME_RECORD: "outcome"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +173,7 @@ class SpoolReplayer:
             return_exceptions=True,
         )
         _raise_retryable(results)
+        replayed = 0
         for item, result in zip(items, results, strict=True):
             if isinstance(result, BaseException):
                 await self._reject(item.record, f"refused: {result}")
@@ -181,7 +184,9 @@ class SpoolReplayer:
                     f"the spooled assignment event {item.event.event_id} was not recorded",
                 )
             else:
-                self.spooler.stats.replayed_sessions += 1
+                replayed += 1
+        self.spooler.stats.replayed_sessions += replayed
+        SPOOL_REPLAYED_RECORDS.labels("session", "appended").inc(replayed)
 
     async def _replay_outcomes(self, items: list[_Outcome]) -> None:
         if not items:
@@ -197,15 +202,19 @@ class SpoolReplayer:
             raise
         except ExperimentError:  # one bad event refused the batch: find it
             results = [await self._append_one(event) for event in events]
-        stats = self.spooler.stats
+        appended = duplicates = 0
         for item, result in zip(items, results, strict=True):
             status = result.status if isinstance(result, AppendResult) else None
             if status is AppendStatus.APPENDED:
-                stats.replayed_outcomes += 1
+                appended += 1
             elif status is AppendStatus.DUPLICATE:
-                stats.duplicates += 1
+                duplicates += 1
             else:
                 await self._reject(item.record, f"outcome {item.event.event_id}: {result}")
+        self.spooler.stats.replayed_outcomes += appended
+        self.spooler.stats.duplicates += duplicates
+        SPOOL_REPLAYED_RECORDS.labels("outcome", "appended").inc(appended)
+        SPOOL_REPLAYED_RECORDS.labels("outcome", "duplicate").inc(duplicates)
 
     async def _append_one(self, event: OutcomeEvent) -> AppendResult | BaseException:
         assert self.outcomes is not None  # noqa: S101 - checked by the caller
@@ -219,6 +228,7 @@ class SpoolReplayer:
     async def _reject(self, record: SpoolRecord, reason: str) -> None:
         logger.error("spool record %d set aside in %s: %s", record.seq, self.rejected_path, reason)
         self.spooler.stats.rejected += 1
+        SPOOL_REPLAYED_RECORDS.labels(_RECORD_NAMES.get(record.kind, "other"), "set_aside").inc()
         line = orjson.dumps(
             {
                 "seq": record.seq,

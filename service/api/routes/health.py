@@ -1,12 +1,11 @@
-"""Liveness, readiness and counters."""
+"""Liveness, readiness and the Prometheus metrics."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
 from fastapi.responses import PlainTextResponse
 
-from experiments.telemetry import render_prometheus
-
+from ...observability.prometheus import CONTENT_TYPE, exposition
 from ...responses import json_response
 from ..deps import RuntimeDep
 
@@ -28,6 +27,21 @@ async def readyz(runtime: RuntimeDep) -> Response:
     return json_response(report, 200 if report["ready"] else 503)
 
 
-@router.get("/metrics", summary="Counters in the Prometheus text format", response_model=None)
+@router.get(
+    "/metrics",
+    summary="Metrics in the Prometheus text format (every worker's)",
+    response_model=None,
+    response_class=PlainTextResponse,
+    responses={
+        200: {
+            "description": "The Prometheus text exposition format 0.0.4 (see the README's "
+            "Observability section for the metrics and their labels).",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    },
+)
 async def metrics() -> Response:
-    return PlainTextResponse(render_prometheus())
+    """Request latency, sessions and providers, fallbacks, flag evaluation, stream
+    writes, the spool, outcome events, Redis errors, auth failures; merged over the
+    workers of `voxroute serve --workers N`."""
+    return Response(exposition(), media_type=CONTENT_TYPE)
