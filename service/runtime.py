@@ -45,6 +45,7 @@ class Runtime:
     embedded: EmbeddedRedis | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     flags: FlagManagement | None = None
+    flag_client: RoutingFlagClient | None = None
 
     @classmethod
     async def start(cls, settings: Settings) -> Runtime:
@@ -92,6 +93,7 @@ class Runtime:
         sessions = SessionService(router, logs.sessions)
         outcomes = OutcomeService(logs.outcomes, registry)
         runtime = cls(settings, config, provider, router, sessions, outcomes, logs, url, embedded)
+        runtime.flag_client = flag_client
         runtime.flags = await FlagManagement.start(settings, url, provider, config)
         return runtime
 
