@@ -17,6 +17,7 @@ from experiments.metrics import load_metric_registry
 
 from .analysis_cli import add_analysis_parsers
 from .flags_cli import add_flags_parser
+from .observability.log_format import LOG_FORMATS, configure_logging, logging_config
 from .observability.prometheus import MULTIPROC_ENV, prepare_multiprocess_dir
 from .settings import Settings
 
@@ -26,9 +27,7 @@ logger = logging.getLogger("voxroute")
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(args.log_level, args.log_format)
     try:
         code: int = args.run(args)
     except ExperimentError as exc:
@@ -40,6 +39,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="voxroute", description=__doc__)
     parser.add_argument("--log-level", default=os.environ.get("VOXROUTE_LOG_LEVEL", "info"))
+    parser.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default=os.environ.get("VOXROUTE_LOG_FORMAT", "text"),
+        help="text (default) or json: one JSON object per line",
+    )
     sub = parser.add_subparsers(required=True, metavar="command")
 
     serve = sub.add_parser("serve", help="run the HTTP API under uvicorn")
@@ -97,6 +102,7 @@ def _run_uvicorn(args: argparse.Namespace, data_dir: Path) -> int:
         port=args.port,
         workers=args.workers,
         log_level=args.log_level.lower(),
+        log_config=logging_config(args.log_level, args.log_format),
     )
     return 0
 

@@ -74,12 +74,16 @@ def test_a_starting_worker_drops_the_gauges_of_workers_that_died(tmp_path: Path)
     assert values(exposition({MULTIPROC_ENV: str(folder)}).decode(), "voxroute_workers") == []
 
 
-def scrape_until_both_workers_answer(url: str, deadline_s: float) -> str:
+def scrape_until_both_workers_answer(
+    server: subprocess.Popen[bytes], url: str, deadline_s: float
+) -> str:
     """Scrape (a new connection each time) until the merged samples show two live
     workers; each scrape is counted once it is answered, so scrape k sees k - 1."""
     deadline = time.monotonic() + deadline_s
     scrapes = 0
     while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"serve exited with {server.returncode}")
         try:
             text = httpx.get(f"{url}/metrics", headers={"connection": "close"}).text
         except httpx.TransportError:
@@ -90,12 +94,12 @@ def scrape_until_both_workers_answer(url: str, deadline_s: float) -> str:
         if values(text, "voxroute_workers") == [2.0] and sum(counted) == scrapes - 1:
             return text
         time.sleep(0.1)
-    raise TimeoutError(f"two workers did not show in {deadline_s}s of scrapes")
+    raise TimeoutError(f"two workers did not show in {deadline_s}s of {scrapes} scrapes")
 
 
 @pytest.mark.slow
 @pytest.mark.redis
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(240)
 def test_serve_with_two_workers_merges_both_workers_metrics(
     redis_url: str, prefix: str, tmp_path: Path
 ) -> None:
@@ -113,7 +117,7 @@ def test_serve_with_two_workers_merges_both_workers_metrics(
         env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
-        text = scrape_until_both_workers_answer(f"http://127.0.0.1:{port}", deadline_s=90)
+        text = scrape_until_both_workers_answer(server, f"http://127.0.0.1:{port}", 150)
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
