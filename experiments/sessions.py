@@ -86,8 +86,8 @@ class SessionService:
 
 _COUNTERS_LIMIT = 4_096
 _counters: dict[tuple[str, ...], tuple[Counter, ...]] = {}
-"""The counter children a session created in a region with a route increments, by the
-region, mode and provider ids: the catalog bounds them."""
+"""The counter children a new session increments (sessions by region and mode, providers
+by region and component), by region, mode and provider ids, which the catalog bounds."""
 
 
 def _count_created(region: str, decision: RoutingDecision) -> None:
