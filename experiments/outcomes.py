@@ -34,6 +34,7 @@ from .eventlog.protocols import AppendResult, AppendStatus, OutcomeLog
 from .events import OutcomeEvent, OutcomeKind
 from .fast_init import fast_init
 from .metrics import MetricRegistry
+from .telemetry import OUTCOME_EVENTS_ACCEPTED, OUTCOME_EVENTS_REJECTED, Children
 
 MAX_EVENTS_PER_REQUEST = 1000
 MAX_METRICS_PER_EVENT = 64
@@ -41,6 +42,10 @@ MAX_TURN = 2**31 - 1
 END_EVENT_ID = "end"
 _MESSAGE_ERRORS = 5  # errors spelled out in a message; the context lists them all
 _Fail = Callable[[str, str], None]
+_ACCEPTED = Children(OUTCOME_EVENTS_ACCEPTED)
+_REJECTED = Children(OUTCOME_EVENTS_REJECTED)
+BATCH_REFUSED = "batch_refused"
+"""The rejection reason of a valid event of an all-or-nothing batch refused for others."""
 
 
 class BatchMode(StrEnum):
@@ -181,6 +186,26 @@ class OutcomeService:
         *,
         single: bool,
     ) -> list[OutcomeResult]:
+        """`_write`, counted: each event once, as accepted or rejected, per call."""
+        try:
+            results = await self._write(reports, mode, tenants_asked, single=single)
+        except OutcomeRejectedError as exc:
+            _count_refused(exc.problems, len(reports))
+            raise
+        except ExperimentError as exc:  # a bad tenant id, storage unavailable
+            _REJECTED.get(exc.code.value).inc(len(reports))
+            raise
+        _count_results(results)
+        return results
+
+    async def _write(
+        self,
+        reports: Sequence[OutcomeReport],
+        mode: BatchMode,
+        tenants_asked: tuple[str | None, str | None],
+        *,
+        single: bool,
+    ) -> list[OutcomeResult]:
         tenant_id = tenants_asked[0]
         if tenant_id is not None:
             check_identifier("tenant_id", tenant_id)
@@ -257,6 +282,36 @@ class OutcomeService:
         if close:
             return f"unknown metric {name!r} (did you mean {close[0]!r}?)"
         return f"unknown metric {name!r}; known: {', '.join(known)}"
+
+
+def _count_results(results: Sequence[OutcomeResult]) -> None:
+    accepted: dict[str, int] = {}
+    rejected: dict[str, int] = {}
+    for result in results:
+        if result.status is OutcomeStatus.REJECTED:
+            reason = result.errors[0].code.value
+            rejected[reason] = rejected.get(reason, 0) + 1
+        else:
+            accepted[result.status.value] = accepted.get(result.status.value, 0) + 1
+    for status, count in accepted.items():
+        _ACCEPTED.get(status).inc(count)
+    for reason, count in rejected.items():
+        _REJECTED.get(reason).inc(count)
+
+
+def _count_refused(problems: Sequence[OutcomeProblem], events: int) -> None:
+    """A refused call: each event with a problem by its first problem's code, the others
+    (valid, refused with the batch) as `batch_refused`."""
+    first_code: dict[int, str] = {}
+    for problem in problems:
+        first_code.setdefault(problem.index, problem.code.value)
+    rejected: dict[str, int] = {}
+    for reason in first_code.values():
+        rejected[reason] = rejected.get(reason, 0) + 1
+    if events > len(first_code):
+        rejected[BATCH_REFUSED] = events - len(first_code)
+    for reason, count in rejected.items():
+        _REJECTED.get(reason).inc(count)
 
 
 def _default_id(kind: OutcomeKind) -> str:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
+from time import perf_counter
 from typing import Any, Protocol
 
 import orjson
@@ -26,7 +27,7 @@ from .catalog import Catalog, Mode, ProviderKind
 from .context import RouteContext
 from .errors import NoRouteError
 from .events import Assignment
-from .telemetry import ROUTE_FALLBACKS
+from .telemetry import FLAG_EVALUATION_SECONDS, ROUTE_FALLBACKS, Children
 
 logger = logging.getLogger("voxroute.router")
 
@@ -42,6 +43,7 @@ _PER_SESSION_META = (META_SPLIT_ID, META_SPLIT_WEIGHTS, META_BUCKET_UNIT, META_B
 _NO_PARTS: dict[str, None] = dict.fromkeys(kind.value for kind in ProviderKind)
 _MODES: dict[str, Mode] = {mode.value: mode for mode in Mode}
 _PIPELINE = Mode.PIPELINE.value
+_FALLBACKS = Children(ROUTE_FALLBACKS)
 
 
 class FallbackReason(StrEnum):
@@ -132,6 +134,13 @@ class Router:
 
     def select_route(self, context: RouteContext) -> RoutingDecision:
         """Decide the route of a session; raise `NoRouteError` when none can be built."""
+        start = perf_counter()
+        try:
+            return self._select_route(context)
+        finally:
+            FLAG_EVALUATION_SECONDS.observe(perf_counter() - start)
+
+    def _select_route(self, context: RouteContext) -> RoutingDecision:
         catalog = self._catalog
         evaluation = EvaluationContext(context.session_id, context.evaluation_attributes())
         assignments: list[Assignment] = []
@@ -220,7 +229,7 @@ class Router:
         self, fallback: Fallback, context: RouteContext, fallbacks: list[Fallback]
     ) -> None:
         fallbacks.append(fallback)
-        ROUTE_FALLBACKS.inc(fallback.part, fallback.flag_key, fallback.reason.value)
+        _FALLBACKS.get(fallback.part, fallback.flag_key, fallback.reason.value).inc()
         logger.warning(
             "route fallback: session=%s tenant=%s region=%s flag=%s part=%s reason=%s (%s); "
             "using %s",
@@ -232,7 +241,13 @@ class Router:
             fallback.reason.value,
             fallback.detail,
             fallback.used,
-            extra={**context.as_log_context(), "flag_key": fallback.flag_key},
+            extra={
+                **context.as_log_context(),
+                "flag_key": fallback.flag_key,
+                "part": fallback.part,
+                "reason": fallback.reason.value,
+                "used": fallback.used,
+            },
         )
 
     def _assignment(

@@ -10,18 +10,23 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from prometheus_client import Counter
 
 from .context import RouteContext
 from .errors import ErrorCode, ExperimentError, SessionNotFoundError
 from .eventlog.protocols import SessionLog
 from .events import Assignment, AssignmentEvent
 from .router import Router, RoutingDecision
-from .telemetry import SESSIONS_CREATED
+from .telemetry import SESSION_PROVIDERS, SESSIONS_CREATED
+
+RouteObserver = Callable[[RouteContext, RoutingDecision, bool], None]
+"""Called with the context, the routing decision and whether the call created the session."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,11 +38,16 @@ class SessionResult:
 
 
 class SessionService:
-    """Creates and reads sessions; the HTTP layer and the CLI both call this."""
+    """Creates and reads sessions; the HTTP layer and the CLI both call this.
 
-    def __init__(self, router: Router, log: SessionLog) -> None:
+    `on_routed`, when set (tracing sets it), sees every creation that succeeded."""
+
+    def __init__(
+        self, router: Router, log: SessionLog, *, on_routed: RouteObserver | None = None
+    ) -> None:
         self.router = router
         self.log = log
+        self.on_routed = on_routed
 
     async def create(self, context: RouteContext) -> SessionResult:
         """Route `context` and pin the route; idempotent on the session id."""
@@ -57,9 +67,11 @@ class SessionService:
         )
         result = await self.log.create_session(context.session_id, document, event)
         if result.created:
-            SESSIONS_CREATED.inc(decision.mode.value)
+            _count_created(context.region, decision)
         else:
             _check_same_tenant(context, result.document)
+        if self.on_routed is not None:
+            self.on_routed(context, decision, result.created)
         return SessionResult(result.document, result.created)
 
     async def get(self, session_id: str, *, owner: str | None = None) -> bytes:
@@ -74,6 +86,28 @@ class SessionService:
                 context={"session_id": session_id},
             )
         return document
+
+
+_COUNTERS_LIMIT = 4_096
+_counters: dict[tuple[str, ...], tuple[Counter, ...]] = {}
+"""The counter children a new session increments (sessions by region and mode, providers
+by region and component), by region, mode and provider ids, which the catalog bounds."""
+
+
+def _count_created(region: str, decision: RoutingDecision) -> None:
+    parts = decision.parts
+    key = (region, decision.mode.value, *(p["id"] if p else "" for p in parts.values()))
+    children = _counters.get(key)
+    if children is None:
+        children = (
+            SESSIONS_CREATED.labels(region, decision.mode.value),
+            *(SESSION_PROVIDERS.labels(region, part, p["id"]) for part, p in parts.items() if p),
+        )
+        if len(_counters) >= _COUNTERS_LIMIT:
+            _counters.clear()
+        _counters[key] = children
+    for child in children:
+        child.inc()
 
 
 def session_document(

@@ -19,7 +19,7 @@ from fastapi import Depends, Request
 
 from experiments.access import Principal, Role
 from experiments.errors import ErrorCode, ExperimentError
-from experiments.telemetry import AUTH_FAILURES
+from experiments.telemetry import AUTH_FAILURES, RATE_LIMITED
 
 
 async def authenticate(request: Request) -> Principal:
@@ -29,7 +29,7 @@ async def authenticate(request: Request) -> Principal:
     principal: Principal | None = await runtime.keyring.authenticate(token)
     if principal is None:
         reason = "missing" if token is None else "unknown"
-        AUTH_FAILURES.inc(reason)
+        AUTH_FAILURES.labels(reason).inc()
         raise ExperimentError(
             "an API key is required: `Authorization: Bearer <token>`"
             if token is None
@@ -40,7 +40,7 @@ async def authenticate(request: Request) -> Principal:
     if limiter is not None:
         wait_s = await limiter.retry_after(principal)
         if wait_s is not None:
-            AUTH_FAILURES.inc("rate_limited")
+            RATE_LIMITED.labels(principal.role.value).inc()
             raise ExperimentError(
                 f"key {principal.name!r}: over its rate limit; retry in {wait_s} s",
                 code=ErrorCode.RATE_LIMITED,
@@ -61,7 +61,7 @@ def bearer_token(request: Request) -> str | None:
 def require_role(principal: Principal, *roles: Role) -> Principal:
     """`principal` when its role is one of `roles`; a 403 naming both otherwise."""
     if principal.role not in roles:
-        AUTH_FAILURES.inc("forbidden")
+        AUTH_FAILURES.labels("forbidden").inc()
         allowed = " or ".join(role.value for role in roles)
         raise ExperimentError(
             f"key {principal.name!r} ({principal.role.value}) may not do this: "
@@ -78,7 +78,7 @@ def acting_tenant(principal: Principal, given: str | None) -> str | None:
     if principal.role is not Role.TENANT:
         return given
     if given is not None and given != principal.tenant_id:
-        AUTH_FAILURES.inc("other_tenant")
+        AUTH_FAILURES.labels("other_tenant").inc()
         raise ExperimentError(
             f"key {principal.name!r} acts for tenant {principal.tenant_id!r}, not for {given!r}",
             code=ErrorCode.FORBIDDEN,

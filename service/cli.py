@@ -18,6 +18,8 @@ from experiments.metrics import load_metric_registry
 from .analysis_cli import add_analysis_parsers
 from .flags_cli import add_flags_parser
 from .keys_cli import add_keys_parser
+from .observability.log_format import LOG_FORMATS, configure_logging, logging_config
+from .observability.prometheus import MULTIPROC_ENV, prepare_multiprocess_dir
 from .settings import Settings
 
 logger = logging.getLogger("voxroute")
@@ -26,9 +28,7 @@ logger = logging.getLogger("voxroute")
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(args.log_level, args.log_format)
     try:
         code: int = args.run(args)
     except ExperimentError as exc:
@@ -40,6 +40,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="voxroute", description=__doc__)
     parser.add_argument("--log-level", default=os.environ.get("VOXROUTE_LOG_LEVEL", "info"))
+    parser.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default=os.environ.get("VOXROUTE_LOG_FORMAT", "text"),
+        help="text (default) or json: one JSON object per line",
+    )
     sub = parser.add_subparsers(required=True, metavar="command")
 
     serve = sub.add_parser("serve", help="run the HTTP API under uvicorn")
@@ -87,13 +93,13 @@ def _serve(args: argparse.Namespace) -> int:
     load_metric_registry(settings.metrics_path)
     if settings.redis_url is not None:
         _check_auth(settings, settings.redis_url)
-        return _run_uvicorn(args)
+        return _run_uvicorn(args, settings.data_dir)
     with EmbeddedRedis(settings.data_dir / "redis") as embedded:
         os.environ["VOXROUTE_REDIS_URL"] = embedded.url
         os.environ["VOXROUTE_REDIS_EMBEDDED"] = "true"
         logger.info("embedded Redis at %s (set VOXROUTE_REDIS_URL to use yours)", embedded.url)
         _check_auth(settings, embedded.url)
-        return _run_uvicorn(args)
+        return _run_uvicorn(args, settings.data_dir)
 
 
 def _check_auth(settings: Settings, url: str) -> None:
@@ -106,13 +112,16 @@ def _check_auth(settings: Settings, url: str) -> None:
         raise ExperimentError(NO_KEY, code=ErrorCode.UNAUTHORIZED)
 
 
-def _run_uvicorn(args: argparse.Namespace) -> int:
-    """uvicorn with voxroute's HTTP protocol: the read deadline and the header and
-    connection bounds of `service.http_protocol` (settings from the environment)."""
+def _run_uvicorn(args: argparse.Namespace, data_dir: Path) -> int:
+    """uvicorn with voxroute's HTTP protocol (the read deadline and the header and
+    connection bounds of `service.http_protocol`) and log format; under several
+    workers, the shared folder of their metric files."""
     import uvicorn
 
     from .http_protocol import UVICORN_HTTP
 
+    if args.workers > 1:  # the workers' metric files, before any worker imports prometheus-client
+        os.environ[MULTIPROC_ENV] = str(prepare_multiprocess_dir(data_dir))
     uvicorn.run(
         "service.main:create_app",
         factory=True,
@@ -121,6 +130,7 @@ def _run_uvicorn(args: argparse.Namespace) -> int:
         workers=args.workers,
         log_level=args.log_level.lower(),
         http=UVICORN_HTTP,
+        log_config=logging_config(args.log_level, args.log_format),
     )
     return 0
 

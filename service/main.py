@@ -12,6 +12,9 @@ from fastapi.exceptions import RequestValidationError
 from .api.routes import experiments, flags, health, outcomes, sessions
 from .errors import install_error_handlers
 from .middleware import BodySizeLimit, BodyTooLargeError
+from .observability.http_metrics import RequestMetrics
+from .observability.prometheus import worker_started, worker_stopped
+from .observability.tracing import RequestTracing, Tracing, annotate_session
 from .responses import json_response
 from .runtime import Runtime
 from .settings import Settings, get_settings
@@ -24,9 +27,18 @@ measurements (latency per turn, quality, cost) checked against a metric registry
 """
 
 
-def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
-    """The app; with `runtime` given (tests), it is used as it is and not stopped."""
+def create_app(
+    settings: Settings | None = None,
+    runtime: Runtime | None = None,
+    *,
+    tracing: Tracing | None = None,
+) -> FastAPI:
+    """The app; with `runtime` given (tests), it is used as it is and not stopped.
+
+    `tracing` defaults to `Tracing.from_environment()` (None, nothing installed,
+    unless an OTLP endpoint is set); tests pass one with an in-memory exporter."""
     settings = settings or get_settings()
+    tracing = tracing or Tracing.from_environment()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -35,19 +47,28 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             yield
             return
         started = await Runtime.start(settings)
+        if tracing is not None:
+            instrument(started, tracing)
         app.state.runtime = started
+        worker_started()
         if settings.gc_tuned:
             tune_gc()
         try:
             yield
         finally:
             await started.stop()
+            if tracing is not None:
+                tracing.shutdown()
+            worker_stopped()
 
     app = FastAPI(title="voxroute", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     if runtime is not None:
         app.state.runtime = runtime
+        if tracing is not None:
+            instrument(runtime, tracing)
 
     app.state.settings = settings
+    app.state.tracing = tracing
     sessions.register_hot_path(app)  # ahead of the routers: matched first
     outcomes.register_hot_path(app)
     app.include_router(sessions.router)
@@ -63,7 +84,18 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         max_bytes=settings.max_body_bytes,
         path_limits={"/v1/outcomes": settings.batch_max_body_bytes},
     )
+    app.add_middleware(RequestMetrics)  # outside the body limit: 413s are timed too
+    if tracing is not None:
+        app.add_middleware(RequestTracing, tracer=tracing.tracer)  # outermost
     return app
+
+
+def instrument(runtime: Runtime, tracing: Tracing) -> None:
+    """Trace the runtime's routing: the flag evaluations (a hook on its flag client,
+    which then evaluates through the OpenFeature SDK) and each session's route."""
+    if runtime.flag_client is not None:
+        runtime.flag_client.client.add_hooks([tracing.flag_hook])
+    runtime.sessions.on_routed = annotate_session
 
 
 GC_THRESHOLDS = (50_000, 50, 1000)

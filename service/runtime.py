@@ -51,6 +51,7 @@ class Runtime:
     embedded: EmbeddedRedis | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     flags: FlagManagement | None = None
+    flag_client: RoutingFlagClient | None = None
 
     @classmethod
     async def start(cls, settings: Settings) -> Runtime:
@@ -104,6 +105,7 @@ class Runtime:
             settings, config, provider, router, sessions, outcomes, logs, url, keyring,
             key_store, limiter, embedded,
         )  # fmt: skip
+        runtime.flag_client = flag_client
         runtime.flags = await FlagManagement.start(settings, url, provider, config)
         return runtime
 

@@ -147,6 +147,16 @@ class Settings(BaseSettings):
         "(50000, 50, 1000) once serving: fewer GC stalls on the request path.",
     )
     log_level: str = Field(default="INFO", description="Log level of the voxroute loggers.")
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="`text`: `time level logger: message` lines; `json`: one JSON object "
+        "per line (time, level, logger, message, trace ids, routing context), uvicorn's too.",
+    )
+    metrics_require_key: bool = Field(
+        default=False,
+        description="Require an API key for GET /metrics (open by default, for scrapers "
+        "inside the network).",
+    )
 
 
 @lru_cache(maxsize=1)

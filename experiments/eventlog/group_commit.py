@@ -32,8 +32,11 @@ from dataclasses import dataclass, field
 from typing import Any, Self
 
 from redis.asyncio import Redis, RedisCluster
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from ..telemetry import GROUP_COMMIT_BATCH_SIZE, REDIS_ERRORS, STREAM_WRITE_SECONDS, Children
 from .connect import async_client
 from .keys import KeyLayout
 
@@ -43,6 +46,7 @@ AsyncRedis = Redis | RedisCluster
 DEFAULT_MAX_BATCH = 512
 UNAVAILABLE = (RedisError, OSError)
 """What a Redis that is away or failing raises (OSError covers sockets and TimeoutError)."""
+_REDIS_ERRORS = Children(REDIS_ERRORS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +80,8 @@ class GroupCommit:
     """Sends queued calls of one script in shared pipelines (see the module docstring).
 
     `client` must return bytes. `flushes` counts the pipelines sent and
-    `flushed` the calls they carried; `what` names the calls in log lines.
+    `flushed` the calls they carried; `what` names the calls in log lines and
+    is the `log` label of the batch size and write time metrics.
     """
 
     def __init__(
@@ -96,6 +101,8 @@ class GroupCommit:
         self._client = client
         self._max_batch = max_batch
         self._what = what
+        self._batch_sizes = GROUP_COMMIT_BATCH_SIZE.labels(what)
+        self._write_seconds = STREAM_WRITE_SECONDS.labels(what)
         self._queue: list[_Call] = []
         self._in_flight: list[_Call] = []
         self._flusher: asyncio.Task[None] | None = None
@@ -135,6 +142,8 @@ class GroupCommit:
     async def _flush(self, batch: list[_Call]) -> None:
         self.flushes += 1
         self.flushed += len(batch)
+        self._batch_sizes.observe(len(batch))
+        start = time.perf_counter()
         try:
             replies = await self._send(batch)
         except UNAVAILABLE as exc:
@@ -143,6 +152,7 @@ class GroupCommit:
         except Exception as exc:  # a bug: fail this batch, keep serving the next ones
             logger.exception("group commit of %d %s failed", len(batch), self._what)
             replies = [exc] * len(batch)
+        self._write_seconds.observe(time.perf_counter() - start)
         for call, reply in zip(batch, replies, strict=True):
             _settle(call.future, reply)
 
@@ -323,8 +333,27 @@ async def ping(client: AsyncRedis, timeout_s: float) -> bool:
     try:
         async with asyncio.timeout(timeout_s):
             return bool(await client.ping())
-    except UNAVAILABLE:  # TimeoutError is an OSError
+    except UNAVAILABLE as exc:  # TimeoutError is an OSError
+        count_redis_error("ping", exc)
         return False
+
+
+def count_redis_error(operation: str, exc: BaseException) -> None:
+    """Count a failed Redis operation (`voxroute_redis_errors_total`); `operation`
+    is one of a fixed set named by the callers."""
+    _REDIS_ERRORS.get(operation, redis_error_kind(exc)).inc()
+
+
+def redis_error_kind(exc: BaseException) -> str:
+    """`timeout`, `connection` (refused, reset, closed, DNS), `response` (an error
+    reply: a script error, OOM, READONLY, a wrong type) or `other`."""
+    if isinstance(exc, TimeoutError | RedisTimeoutError):
+        return "timeout"
+    if isinstance(exc, ResponseError):
+        return "response"
+    if isinstance(exc, RedisConnectionError | OSError):
+        return "connection"
+    return "other"
 
 
 def minid_now(age_ms: int) -> str:

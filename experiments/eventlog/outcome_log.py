@@ -41,6 +41,7 @@ from .group_commit import (
     AsyncRedis,
     GroupCommitLog,
     LuaScript,
+    count_redis_error,
     minid_now,
 )
 from .keys import KeyLayout
@@ -256,7 +257,12 @@ def _failure(future: asyncio.Future[Any]) -> BaseException | None:
 def _result(event: OutcomeEvent, reply: Any) -> AppendResult:
     if isinstance(reply, BaseException):
         if isinstance(reply, ResponseError):
-            logger.error("outcome %r: Redis refused the write: %r", event.event_id, reply)
+            logger.error(
+                "outcome %r: Redis refused the write: %r",
+                event.event_id,
+                reply,
+                extra={"session_id": event.session_id, "event_id": event.event_id},
+            )
         if isinstance(reply, UNAVAILABLE):
             context = {"session_id": event.session_id, "event_id": event.event_id}
             raise _unavailable(reply, "append_outcomes", context) from reply
@@ -288,6 +294,7 @@ def _context(events: Sequence[OutcomeEvent]) -> dict[str, Any]:
 def _unavailable(
     exc: BaseException, operation: str, context: dict[str, Any]
 ) -> StorageUnavailableError:
+    count_redis_error(operation, exc)
     session = f"session {context['session_id']!r}: " if "session_id" in context else ""
     return StorageUnavailableError(
         f"{session}{operation} failed, Redis is unavailable: {exc}",

@@ -35,6 +35,7 @@ from .group_commit import (
     LuaScript,
     MergedGroupCommit,
     check_positive,
+    count_redis_error,
     minid_now,
 )
 from .keys import KeyLayout
@@ -190,7 +191,12 @@ class RedisSessionLog(GroupCommitLog):
             created, value = await self._commit.submit(keys, create_session_args(document, event))
         except UNAVAILABLE as exc:
             if isinstance(exc, ResponseError):
-                logger.error("session %r: Redis refused the write: %r", session_id, exc)
+                logger.error(
+                    "session %r: Redis refused the write: %r",
+                    session_id,
+                    exc,
+                    extra={"session_id": session_id, "tenant_id": event.tenant_id},
+                )
             raise unavailable(exc, session_id, "create_session") from exc
         if created == 1:
             return CreateResult(document, created=True, stream_id=value.decode())
@@ -207,6 +213,8 @@ class RedisSessionLog(GroupCommitLog):
 
 
 def unavailable(exc: BaseException, session_id: str, operation: str) -> StorageUnavailableError:
+    """The error of a session operation that Redis failed (counted as a Redis error)."""
+    count_redis_error(operation, exc)
     return StorageUnavailableError(
         f"session {session_id!r}: {operation} failed, Redis is unavailable: {exc}",
         context={

@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ErrorCode, ExperimentError, StorageUnavailableError
+from ..telemetry import SPOOL_DEPTH
 from ._spool_files import (
     HEADER_BYTES,
     SpoolCorruptError,
@@ -168,6 +169,8 @@ class DiskSpool:
         self._last_sync = 0.0
         self._broken: OSError | None = None
         self._closed = False
+        self._reported_depth = 0  # this spool's share of the `voxroute_spool_depth` gauge
+        self._report_depth()
 
     @classmethod
     def open(
@@ -247,6 +250,7 @@ class DiskSpool:
         self._queue.append(pending)
         self._queued_records += len(frames)
         self._queued_bytes += size
+        self._report_depth()
         if self._writer is None:
             self._writer = asyncio.create_task(self._write_loop(), name="voxroute-spool-fsync")
         return pending.future
@@ -291,6 +295,7 @@ class DiskSpool:
             self._acked = cursor
             del self._segments[: len(done)]
             self._disk_bytes -= sum(s.size for s in done)
+        self._report_depth()
 
     async def aclose(self) -> None:
         """Write what is queued, then close the files; later appends fail."""
@@ -302,6 +307,18 @@ class DiskSpool:
             if self._lock_fd is not None:
                 os.close(self._lock_fd)
                 self._lock_fd = None
+        SPOOL_DEPTH.dec(self._reported_depth)  # the records wait for the next process
+        self._reported_depth = 0
+
+    def _report_depth(self) -> None:
+        """Move the gauge by the change of this spool's depth since the last report:
+        the gauge sums the spools of the process (tests open several)."""
+        if self._closed:
+            return
+        records = self.depth.records
+        if records != self._reported_depth:
+            SPOOL_DEPTH.inc(records - self._reported_depth)
+            self._reported_depth = records
 
     def _ack_sync(self, seq: int, done: list[_Segment]) -> None:
         write_ack(self.directory, seq)
@@ -375,6 +392,7 @@ class DiskSpool:
         self.fsyncs += 1
         self._queued_records -= count
         self._queued_bytes -= len(data)
+        self._report_depth()
         for pending in group:
             if not pending.future.done():
                 _settle(pending.future, outcome)

@@ -38,6 +38,7 @@ import orjson
 
 from ..errors import ExperimentError, StorageUnavailableError
 from ..events import AssignmentEvent, EventDecodeError, OutcomeEvent
+from ..telemetry import SPOOL_REPLAYED_RECORDS
 from .protocols import AppendResult, AppendStatus, OutcomeLog, SessionLog
 from .spool import DiskSpool, SpoolRecord
 from .spooled import (
@@ -54,6 +55,7 @@ logger = logging.getLogger("voxroute.spool")
 
 REJECTED_NAME = "rejected.jsonl"
 DEFAULT_BATCH = 500
+_RECORD_NAMES = {SESSION_RECORD: "session", OUTCOME_RECORD: "outcome"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +179,7 @@ class SpoolReplayer:
             return_exceptions=True,
         )
         _raise_retryable(results)
+        replayed = 0
         for item, result in zip(items, results, strict=True):
             session_id = item.event.session_id
             if isinstance(result, BaseException):
@@ -190,7 +193,9 @@ class SpoolReplayer:
                 )
             else:
                 self._settled[item.record.seq] = session_id
-                self.spooler.stats.replayed_sessions += 1
+                replayed += 1
+        self.spooler.stats.replayed_sessions += replayed
+        SPOOL_REPLAYED_RECORDS.labels("session", "appended").inc(replayed)
 
     async def _replay_outcomes(self, items: list[_Outcome]) -> None:
         if not items:
@@ -206,19 +211,23 @@ class SpoolReplayer:
             raise
         except ExperimentError:  # one bad event refused the batch: find it
             results = [await self._append_one(event) for event in events]
-        stats = self.spooler.stats
+        appended = duplicates = 0
         for item, result in zip(items, results, strict=True):
             status = result.status if isinstance(result, AppendResult) else None
             session_id = item.event.session_id
             if status is AppendStatus.APPENDED:
-                stats.replayed_outcomes += 1
+                appended += 1
             elif status is AppendStatus.DUPLICATE:
-                stats.duplicates += 1
+                duplicates += 1
             else:
                 reason = f"outcome {item.event.event_id}: {result}"
                 await self._reject(item.record, session_id, reason)
                 continue
             self._settled[item.record.seq] = session_id
+        self.spooler.stats.replayed_outcomes += appended
+        self.spooler.stats.duplicates += duplicates
+        SPOOL_REPLAYED_RECORDS.labels("outcome", "appended").inc(appended)
+        SPOOL_REPLAYED_RECORDS.labels("outcome", "duplicate").inc(duplicates)
 
     async def _append_one(self, event: OutcomeEvent) -> AppendResult | BaseException:
         assert self.outcomes is not None  # noqa: S101 - checked by the caller
@@ -242,6 +251,7 @@ class SpoolReplayer:
         await asyncio.to_thread(_append_line, self.rejected_path, line)
         self._settled[record.seq] = session_id
         self.spooler.stats.rejected += 1
+        SPOOL_REPLAYED_RECORDS.labels(_RECORD_NAMES.get(record.kind, "other"), "set_aside").inc()
 
 
 @dataclass

@@ -37,6 +37,7 @@ from ..events import (
     EventDecodeError,
     OutcomeEvent,
 )
+from ..telemetry import SPOOLED_RECORDS
 from ._common import check_create_args
 from .protocols import AppendResult, AppendStatus, CreateResult, OutcomeLog, SessionLog
 from .spool import DiskSpool
@@ -45,6 +46,8 @@ logger = logging.getLogger("voxroute.spool")
 
 SESSION_RECORD = 1
 OUTCOME_RECORD = 2
+_SPOOLED_SESSIONS = SPOOLED_RECORDS.labels("session")
+_SPOOLED_OUTCOMES = SPOOLED_RECORDS.labels("outcome")
 DEFAULT_TENANT_CACHE = 100_000
 _ASSIGNMENT_KEYS = tuple(name.encode() for name in ASSIGNMENT_FIELDS)
 
@@ -157,6 +160,7 @@ class Spooler:
             self._sessions[session_id] = entry
             self._hold([session_id], written, entry)
             self.stats.spooled_sessions += 1
+            _SPOOLED_SESSIONS.inc()
         if entry.written is not None:
             await asyncio.shield(entry.written)
         return CreateResult(entry.document, entry.event_id == event.event_id, None)
@@ -166,6 +170,7 @@ class Spooler:
         written = self.spool.submit([(OUTCOME_RECORD, encode_outcome(e)) for e in events])
         self._hold([event.session_id for event in events], written, None)
         self.stats.spooled_outcomes += len(events)
+        _SPOOLED_OUTCOMES.inc(len(events))
         await asyncio.shield(written)
         return [AppendResult(AppendStatus.SPOOLED) for _ in events]
 

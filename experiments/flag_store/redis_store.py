@@ -22,7 +22,7 @@ from redis.asyncio.client import PubSub
 
 from ..errors import ExperimentError, StorageUnavailableError
 from ..eventlog.connect import split_cluster_url
-from ..eventlog.group_commit import UNAVAILABLE, LuaScript, bounded_client
+from ..eventlog.group_commit import UNAVAILABLE, LuaScript, bounded_client, count_redis_error
 from .audit import AUDIT_SCHEMA_VERSION, AUDIT_TYPE, AuditEntry
 from .documents import FlagSetDraft, StoredFlagSet, encode
 from .keys import FlagStoreKeys
@@ -225,6 +225,7 @@ class RedisFlagStore:
             await self._client.aclose()
 
     def _unavailable(self, what: str, exc: BaseException) -> StorageUnavailableError:
+        count_redis_error("flag_store", exc)
         return StorageUnavailableError(
             f"cannot {what} in {self.name}: {exc!r}", context={"store": self.name}
         )

@@ -12,6 +12,7 @@ import pytest
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import FlagEvaluationDetails, Reason
+from prometheus_samples import sample
 
 from experiments.catalog import Catalog, load_catalog
 from experiments.context import RouteContext
@@ -19,7 +20,6 @@ from experiments.errors import NoRouteError
 from experiments.events import AssignmentEvent
 from experiments.router import FallbackReason, Router, StringResolver
 from experiments.sessions import session_document
-from experiments.telemetry import ROUTE_FALLBACKS
 
 CATALOG = Path(__file__).resolve().parents[2] / "experiments" / "defaults" / "catalog.yaml"
 
@@ -147,7 +147,8 @@ def test_an_unusable_flag_falls_back_to_the_default_and_says_why(
         del answers["stt-provider"]
     else:
         answers["stt-provider"] = answer
-    before = ROUTE_FALLBACKS.value("stt", "stt-provider", reason.value)
+    labels = {"part": "stt", "flag": "stt-provider", "reason": reason.value}
+    before = sample("voxroute_route_fallbacks_total", **labels)
     with caplog.at_level(logging.WARNING, logger="voxroute.router"):
         decision = Router(ScriptedClient(answers), catalog).select_route(_ctx(region))
     assert decision.route_dict()["stt"]["id"] == "deepgram/nova-3"
@@ -160,7 +161,7 @@ def test_an_unusable_flag_falls_back_to_the_default_and_says_why(
     )
     fell_back = {k: (a.fallback, a.used) for k, a in by_flag.items() if a.fallback is not None}
     assert fell_back == {f.flag_key: (f.reason.value, f.used) for f in decision.fallbacks}
-    assert ROUTE_FALLBACKS.value("stt", "stt-provider", reason.value) == before + 1
+    assert sample("voxroute_route_fallbacks_total", **labels) == before + 1
     (record,) = [r for r in caplog.records if "flag=stt-provider" in r.getMessage()]
     for needle in ("session=call-1", "tenant=acme", f"region={region}", "flag=stt-provider"):
         assert needle in record.getMessage()

@@ -1,15 +1,15 @@
-"""Liveness, readiness and counters."""
+"""Liveness, readiness and the Prometheus metrics."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
 
-from experiments.telemetry import render_prometheus
-
-from ...auth import bearer_token
+from ...auth import authenticate, bearer_token
+from ...observability.prometheus import CONTENT_TYPE, exposition
 from ...responses import json_response
 from ..deps import RuntimeDep
+from ..schemas import AUTH_RESPONSES
 
 router = APIRouter(tags=["health"])
 
@@ -35,6 +35,25 @@ async def readyz(request: Request, runtime: RuntimeDep) -> Response:
     return json_response(report, status)
 
 
-@router.get("/metrics", summary="Counters in the Prometheus text format", response_model=None)
-async def metrics() -> Response:
-    return PlainTextResponse(render_prometheus())
+@router.get(
+    "/metrics",
+    summary="Metrics in the Prometheus text format (every worker's)",
+    response_model=None,
+    response_class=PlainTextResponse,
+    responses={
+        200: {
+            "description": "The Prometheus text exposition format 0.0.4 (see the README's "
+            "Observability section for the metrics and their labels).",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        },
+        **{status: AUTH_RESPONSES[status] for status in (401, 429)},
+    },
+)
+async def metrics(request: Request, runtime: RuntimeDep) -> Response:
+    """Request latency, sessions and providers, fallbacks, flag evaluation, stream
+    writes, the spool, outcome events, Redis errors, auth failures; merged over the
+    workers of `voxroute serve --workers N`. Open, unless
+    `VOXROUTE_METRICS_REQUIRE_KEY` asks for a key (any role)."""
+    if runtime.settings.metrics_require_key:
+        await authenticate(request)
+    return Response(exposition(), media_type=CONTENT_TYPE)
