@@ -28,6 +28,7 @@ from typing import Any
 
 from ..errors import ExperimentError
 from ..eventlog.group_commit import UNAVAILABLE
+from ..flag_store.sync import stopping_or_cancelled
 from .key_store import RedisKeyStore
 from .keys import OPEN_PRINCIPAL, Principal, Role, token_digest
 
@@ -76,6 +77,7 @@ class Keyring:
         self._used: dict[str, int] = {}
         self.version = -1
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     @property
     def open(self) -> bool:
@@ -93,6 +95,7 @@ class Keyring:
         self._task = asyncio.create_task(self._follow(), name="voxroute-keyring")
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -146,7 +149,7 @@ class Keyring:
 
     async def _follow(self) -> None:
         last_touch = self._clock()
-        while True:
+        while not stopping_or_cancelled(self._stopping):
             await asyncio.sleep(self.interval_s)
             try:
                 if await self.store_version() != self.version:

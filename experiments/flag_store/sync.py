@@ -29,7 +29,7 @@ _WAIT_SLICE_S = 1.0
 _MAX_BACKOFF_S = 2.0
 
 
-def _stopped(stopping: bool) -> bool:
+def stopping_or_cancelled(stopping: bool) -> bool:
     """Stopping, or cancelled: redis-py's pub/sub can swallow a cancellation (or turn it
     into a connection error) while it waits for a message, so loops check both."""
     task = asyncio.current_task()
@@ -112,7 +112,7 @@ class FlagSync:
                     backoff = 0.1
                     await self._follow(feed)
             except (*UNAVAILABLE, ExperimentError) as exc:
-                if _stopped(self._stopping):
+                if stopping_or_cancelled(self._stopping):
                     return
                 logger.warning("flags: following %s failed (%r); retrying", self.store.name, exc)
                 await asyncio.sleep(backoff)
@@ -121,7 +121,7 @@ class FlagSync:
     async def _follow(self, feed: ChangeFeed) -> None:
         loop = asyncio.get_running_loop()
         next_poll = loop.time() + self.interval_s
-        while not _stopped(self._stopping):
+        while not stopping_or_cancelled(self._stopping):
             wait = max(0.0, min(_WAIT_SLICE_S, next_poll - loop.time()))
             announced = await feed.wait(wait)
             if announced or loop.time() >= next_poll:
