@@ -3,11 +3,10 @@ POST /v1/outcomes: measurements of sessions, validated against the metric regist
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, FastAPI, Path, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 
-from experiments.context import MAX_ID_LENGTH
 from experiments.outcomes import OutcomeService
 
 from ...responses import json_response
@@ -22,10 +21,10 @@ from ..outcome_schemas import (
     batch_out,
     outcome_out,
 )
-from ..schemas import ErrorOut
+from ..schemas import ErrorOut, SessionIdPath
 
 router = APIRouter(prefix="/v1", tags=["outcomes"])
-SessionIdPath = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)]
+
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorOut, "description": "The session does not exist (or expired)."},
