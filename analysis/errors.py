@@ -64,7 +64,14 @@ class AnalysisError(Exception):
         return {"code": str(self.code), "message": self.message, "context": self.context}
 
 
+# Below about 2e-16 the two-sided level 1 - alpha/2 rounds to 1.0 and its normal
+# quantile is infinite; this round bound keeps every interval finite.
+MIN_ALPHA = 1e-12
+
+
 def check_alpha(alpha: float, name: str = "alpha") -> None:
-    """Raise unless `alpha` is a probability strictly between 0 and 1."""
-    if not 0.0 < alpha < 1.0:
-        raise AnalysisError(f"{name} must lie in (0, 1), got {alpha!r}", context={name: alpha})
+    """Raise unless `alpha` is a probability in [MIN_ALPHA, 1)."""
+    if not MIN_ALPHA <= alpha < 1.0:
+        raise AnalysisError(
+            f"{name} must lie in [{MIN_ALPHA:g}, 1), got {alpha!r}", context={name: alpha}
+        )

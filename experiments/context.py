@@ -9,12 +9,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ErrorCode, ExperimentError
+from .json_numbers import is_exact_int
 
 MAX_ID_LENGTH = 128
 MAX_FEATURES = 64
 MAX_ATTRIBUTES = 64
 MAX_ATTRIBUTE_VALUE_LENGTH = 256
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# The rules of `check_identifier` as one regular expression, for the API schemas.
+IDENTIFIER_PATTERN = r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
 
 AttributeValue = str | int | float | bool
 
@@ -95,6 +98,8 @@ def _check_attributes(attributes: Mapping[str, Any]) -> None:
         check_identifier("attributes key", key)
         if isinstance(value, float) and not math.isfinite(value):
             raise _invalid(f"attributes.{key}", "must be a finite number")
+        if isinstance(value, int) and not is_exact_int(value):
+            raise _invalid(f"attributes.{key}", "must be an integer within ±2**53")
         if not isinstance(value, str | int | float | bool):
             raise _invalid(
                 f"attributes.{key}",

@@ -24,11 +24,12 @@ from typing import Any, TypeVar
 import yaml
 
 from .errors import ErrorCode, ExperimentError
+from .json_numbers import MAX_EXACT_INT
 
 _E = TypeVar("_E", bound=StrEnum)
 DEFAULT_METRICS_PATH = Path(__file__).resolve().parent / "defaults" / "metrics.yaml"
-MAX_EXACT_INT = 2**53  # larger integers do not survive the float they are stored as
-_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+METRIC_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
+_NAME = re.compile(METRIC_NAME_PATTERN)
 _FIELDS = frozenset(
     {"type", "unit", "direction", "rollup", "min", "max", "guardrail",
      "non_inferiority_margin", "description"}

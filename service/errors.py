@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+
 from fastapi import FastAPI, Request, Response
+from starlette.exceptions import HTTPException
 
 from analysis.errors import AnalysisError
 from analysis.errors import ErrorCode as AnalysisErrorCode
@@ -28,6 +32,7 @@ STATUS_BY_CODE: dict[ErrorCode, int] = {
     ErrorCode.RATE_LIMITED: 429,
 }
 RETRY_AFTER_S = "1"
+_PATH_PARAMETER = re.compile(r"\{[^/}]+\}")
 
 
 async def experiment_error_handler(request: Request, exc: Exception) -> Response:
@@ -58,7 +63,46 @@ async def unsupported_media_type_handler(request: Request, exc: Exception) -> Re
     return json_response({"error": exc.to_dict()}, 415)
 
 
+async def http_error_handler(request: Request, exc: Exception) -> Response:
+    """The errors the framework raises itself, in the body every other error has:
+    no route for the path (404), a method the path does not take (405, `Allow`
+    naming every method of the path, not only those of the first route matched),
+    and a body FastAPI cannot decode (not UTF-8, nested too deep), which is a 422
+    as it is on the routes that validate their body from its bytes."""
+    assert isinstance(exc, HTTPException)  # noqa: S101 - registered for this type only
+    target = f"{request.method} {request.url.path}"
+    if exc.status_code == 405:
+        allowed = ", ".join(_allowed_methods(request)) or (exc.headers or {}).get("Allow", "")
+        message = f"{target}: method not allowed; allowed: {allowed}"
+        return _framework_error("method_not_allowed", message, 405, {"Allow": allowed})
+    if exc.status_code == 404:
+        return _framework_error("not_found", f"{target}: no such resource", 404)
+    if exc.status_code == 400 and exc.__cause__ is not None:
+        message = f"request body: not valid JSON: {exc.__cause__}"
+        return _framework_error("invalid_input", message, 422)
+    return _framework_error("http_error", f"{target}: {exc.detail}", exc.status_code, exc.headers)
+
+
+def _framework_error(
+    code: str, message: str, status: int, headers: Mapping[str, str] | None = None
+) -> Response:
+    body = {"error": {"code": code, "message": message, "context": {}}}
+    return json_response(body, status, headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """The methods the OpenAPI document gives the request's path (FastAPI makes one
+    route per method, and its 405 names only the methods of the first one matched)."""
+    path = request.url.path
+    for template, operations in request.app.openapi()["paths"].items():
+        literal_parts = _PATH_PARAMETER.split(template)
+        if re.fullmatch("[^/]+".join(map(re.escape, literal_parts)), path):
+            return sorted(method.upper() for method in operations)
+    return []
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ExperimentError, experiment_error_handler)
     app.add_exception_handler(AnalysisError, analysis_error_handler)
     app.add_exception_handler(UnsupportedMediaTypeError, unsupported_media_type_handler)
+    app.add_exception_handler(HTTPException, http_error_handler)

@@ -98,7 +98,13 @@ class FlagManager:
         return (await self.store.read()).flag(key)
 
     async def history(self, key: str, *, limit: int = 100) -> list[AuditEntry]:
-        return await self.store.history(key, limit=limit)
+        """The audit entries of flag `key`, newest first. A deleted flag keeps its
+        history (rollback restores it from there); FLAG_NOT_FOUND for a key that is
+        neither in the set nor in the audit."""
+        entries = await self.store.history(key, limit=limit)
+        if not entries:
+            (await self.store.read()).flag(key)
+        return entries
 
     async def put(
         self, key: str, document: Mapping[str, Any], *, if_match: int | None, author: str,

@@ -8,7 +8,8 @@ Two levels of checking:
   defaultVariant type, metadata values, unknown flag properties);
 - in strict mode (the default), the schema's other rules: the default variant
   is a declared variant, variants share one type, metadata keys are not
-  reserved, targeting is an object (checked further while it compiles).
+  reserved, targeting is an object (checked further while it compiles); and
+  voxroute's own: integers within ±2**53, which every JSON reader keeps exact.
 Outside strict mode a broken rule loads and fails at evaluation as in flagd-core,
 which is what the flagd test bed expects of some of its flags.
 """
@@ -24,6 +25,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ..errors import FlagValidationError
+from ..json_numbers import is_exact_int
 
 MetadataValue = str | int | float | bool
 STATES = ("ENABLED", "DISABLED")
@@ -114,7 +116,11 @@ def expand_refs(flag: Any, evaluators: Mapping[str, Any]) -> tuple[Any, dict[str
 
 
 def _check_json(value: Any, ctx: _Context, flag_key: str, path: str) -> None:
-    """Only JSON values (YAML can also produce dates, sets or non-string keys)."""
+    """Only JSON values (YAML can also produce dates, sets or non-string keys); in
+    strict mode, integers within ±2**53 (see `experiments.json_numbers`)."""
+    big = isinstance(value, int) and not isinstance(value, bool) and not is_exact_int(value)
+    if ctx.strict and big:
+        raise ctx.fail(f"integers must be within ±2**53, got {value}", flag_key, path)
     if value is None or isinstance(value, str | int | float | bool):
         return
     if isinstance(value, list):
@@ -152,6 +158,7 @@ def _metadata(
                 flag_key,
                 path,
             )
+        _check_json(value, ctx, flag_key, path)
         if ctx.strict and key.startswith(RESERVED_METADATA_PREFIX):
             raise ctx.fail(f"the prefix {RESERVED_METADATA_PREFIX!r} is reserved", flag_key, path)
     return dict(raw)

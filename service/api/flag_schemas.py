@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field
 
 from experiments.flags.patch import FlagPatch
+from experiments.json_numbers import MAX_EXACT_INT
+
+Weight = Annotated[int, Field(ge=0, le=MAX_EXACT_INT)]
 
 Reason = Field(
     default="",
@@ -31,7 +34,7 @@ class FlagPatchIn(BaseModel):
 
     state: Literal["ENABLED", "DISABLED"] | None = None
     default_variant: str | None = Field(default=None, alias="defaultVariant", min_length=1)
-    weights: dict[str, NonNegativeInt] | None = Field(
+    weights: dict[str, Weight] | None = Field(
         default=None,
         description="New weight per variant of one split; variants not named keep theirs, a "
         "flag variant not in the split is added to it.",
@@ -48,7 +51,9 @@ class FlagPatchIn(BaseModel):
 class RollbackIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    to_version: PositiveInt = Field(description="The flag version to restore (see history).")
+    to_version: int = Field(
+        ge=1, le=MAX_EXACT_INT, description="The flag version to restore (see history)."
+    )
     reason: str = Reason
 
 

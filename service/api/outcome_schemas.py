@@ -12,8 +12,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
-from experiments.context import MAX_ID_LENGTH
+from experiments.context import IDENTIFIER_PATTERN, MAX_ID_LENGTH
 from experiments.events import OutcomeKind
+from experiments.metrics import METRIC_NAME_PATTERN
 from experiments.outcomes import (
     MAX_EVENTS_PER_REQUEST,
     MAX_METRICS_PER_EVENT,
@@ -26,7 +27,12 @@ from experiments.outcomes import (
 
 from .body import KeyCountedBody
 
-_ID_SCHEMA = {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH}
+_ID_SCHEMA = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_ID_LENGTH,
+    "pattern": IDENTIFIER_PATTERN,
+}
 Id = Annotated[Any, WithJsonSchema(_ID_SCHEMA)]
 OptionalId = Annotated[Any, WithJsonSchema({"anyOf": [_ID_SCHEMA, {"type": "null"}]})]
 _TURN_SCHEMA = {"type": "integer", "minimum": 0, "maximum": MAX_TURN}
@@ -38,7 +44,10 @@ Metrics = Annotated[
         description="Metric name -> value. Names come from the metric registry; latencies and "
         "continuous metrics take finite numbers within the metric's bounds, counts integers, "
         "proportions true/false or 0/1.",
-        json_schema_extra={"maxProperties": MAX_METRICS_PER_EVENT},
+        json_schema_extra={
+            "maxProperties": MAX_METRICS_PER_EVENT,
+            "propertyNames": {"pattern": METRIC_NAME_PATTERN},
+        },
     ),
 ]
 EVENT_ID = (

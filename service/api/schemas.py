@@ -4,24 +4,48 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
-from experiments.context import MAX_ID_LENGTH, RouteContext
+from experiments.context import (
+    IDENTIFIER_PATTERN,
+    MAX_ATTRIBUTE_VALUE_LENGTH,
+    MAX_ATTRIBUTES,
+    MAX_FEATURES,
+    MAX_ID_LENGTH,
+    RouteContext,
+)
 from experiments.errors import ExperimentError
+from experiments.json_numbers import MAX_EXACT_INT
 
 from .body import KeyCountedBody
 
-_NO_CONTROL = r"^[^\x00-\x1f\x7f-\x9f]*$"
+IDENTIFIER_DESCRIPTION = (
+    f"1 to {MAX_ID_LENGTH} characters, no control characters, no whitespace at either end."
+)
 Identifier = Annotated[
     str,
     Field(
         min_length=1,
         max_length=MAX_ID_LENGTH,
-        pattern=_NO_CONTROL,
-        description="1 to 128 characters, no control characters.",
+        pattern=IDENTIFIER_PATTERN,
+        description=IDENTIFIER_DESCRIPTION,
     ),
 ]
-AttributeValue = StrictStr | StrictInt | StrictFloat | StrictBool
+# Documented, not validated here: `experiments` checks the id and names the rule broken.
+SessionIdPath = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=MAX_ID_LENGTH,
+        json_schema_extra={"pattern": IDENTIFIER_PATTERN},
+        description=f"The session's id: {IDENTIFIER_DESCRIPTION}",
+        examples=["call-8812"],
+    ),
+]
+AttributeText = Annotated[StrictStr, Field(max_length=MAX_ATTRIBUTE_VALUE_LENGTH)]
+AttributeInt = Annotated[StrictInt, Field(ge=-MAX_EXACT_INT, le=MAX_EXACT_INT)]
+AttributeValue = AttributeText | AttributeInt | StrictFloat | StrictBool
 
 
 class SessionIn(KeyCountedBody):
@@ -50,10 +74,16 @@ class SessionIn(KeyCountedBody):
     )
     region: Identifier = Field(description="One of the catalog's regions.")
     features: dict[Identifier, StrictBool] = Field(
-        default_factory=dict, description="Feature switches, seen by flags as `features.<name>`."
+        default_factory=dict,
+        max_length=MAX_FEATURES,
+        description="Feature switches, seen by flags as `features.<name>`.",
     )
     attributes: dict[Identifier, AttributeValue] = Field(
-        default_factory=dict, description="Free attributes, seen by flags as `attributes.<name>`."
+        default_factory=dict,
+        max_length=MAX_ATTRIBUTES,
+        description="Free attributes, seen by flags as `attributes.<name>`: strings (at most "
+        f"{MAX_ATTRIBUTE_VALUE_LENGTH} characters), numbers, booleans. An integer beyond ±2**53 "
+        "is taken as the floating-point number it denotes.",
     )
 
     def to_context(self, tenant_id: str | None) -> RouteContext:

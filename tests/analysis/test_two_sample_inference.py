@@ -159,9 +159,10 @@ def test_compare_rejects_mixed_types() -> None:
         compare(ProportionStats(100, 10), SampleStats(100, 10.0, 10.0))  # type: ignore[arg-type]
 
 
-def test_invalid_alpha_raises() -> None:
+@pytest.mark.parametrize("alpha", [1.5, 0.0, 5e-324])
+def test_invalid_alpha_raises(alpha: float) -> None:
     with pytest.raises(AnalysisError):
-        compare_means(CONTROL, TREATMENT, alpha=1.5)
+        compare_means(CONTROL, TREATMENT, alpha=alpha)
 
 
 @pytest.mark.parametrize(

@@ -36,6 +36,7 @@ def test_a_good_context_validates() -> None:
         ({"features": {"s2s": "yes"}}, "features.s2s", "must be a boolean"),
         ({"attributes": {"plan": ["a"]}}, "attributes.plan", "string, number or boolean"),
         ({"attributes": {"score": float("nan")}}, "attributes.score", "finite"),
+        ({"attributes": {"seats": 2**53 + 1}}, "attributes.seats", "within ±2**53"),
     ],
 )
 def test_a_bad_field_is_named_with_its_problem(

@@ -77,6 +77,15 @@ async def test_results_reject_an_unknown_correction(client: httpx.AsyncClient) -
     assert "correction" in response.json()["error"]["message"]
 
 
+async def test_results_reject_an_alpha_too_small_for_a_finite_interval(
+    client: httpx.AsyncClient,
+) -> None:
+    await _populate(client)
+    response = await client.get("/v1/experiments/stt-provider/results?alpha=5e-324")
+    assert response.status_code == 422
+    assert "alpha" in response.json()["error"]["message"]
+
+
 async def test_the_cli_analyze_prints_the_same_numbers_as_json(
     client: httpx.AsyncClient,
     settings: Settings,

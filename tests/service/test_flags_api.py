@@ -284,6 +284,51 @@ async def test_history_and_rollback(client: httpx.AsyncClient) -> None:
     ]
 
 
+async def test_a_deleted_flag_keeps_its_history(client: httpx.AsyncClient) -> None:
+    params = {"reason": "retired"}
+    await client.request("DELETE", f"/v1/flags/{STT}", params=params, headers=ALICE)
+    response = await client.get(f"/v1/flags/{STT}/history", headers=ALICE)
+    assert response.status_code == 200
+    assert [e["action"] for e in response.json()["entries"]] == ["delete", "seed"]
+
+
+async def test_the_history_of_a_key_never_seen_is_404(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/flags/no-such-flag/history", headers=ALICE)
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "flag_not_found"
+
+
+async def test_a_flag_with_an_integer_beyond_2_53_is_refused(client: httpx.AsyncClient) -> None:
+    flag = {"state": "ENABLED", "variants": {"on": 2**64, "off": 0}, "defaultVariant": "off"}
+    headers = {**ALICE, "if-none-match": "*"}
+    response = await client.put("/v1/flags/big", json=flag, headers=headers)
+    assert response.status_code == 422
+    assert "within ±2**53" in response.json()["error"]["message"]
+    assert (await client.get("/v1/flags", headers=ALICE)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "headers"),
+    [
+        ("POST", f"/v1/flags/{STT}/rollback", {"to_version": 2**64}, {}),
+        ("PATCH", f"/v1/flags/{STT}", {"weights": {"deepgram-nova-3": 2**64}}, {}),
+        ("PATCH", f"/v1/flags/{STT}", {"state": "DISABLED"}, {"if-match": "seven"}),
+        ("PATCH", f"/v1/flags/{STT}", {"state": "DISABLED"}, {"if-match": '"1' + "0" * 30 + '"'}),
+        ("PUT", "/v1/flags/new-flag", {"variants": {"a": 1}}, {"if-none-match": '"3"'}),
+    ],
+)
+async def test_a_value_outside_the_documented_schema_is_422(
+    client: httpx.AsyncClient,
+    method: str,
+    path: str,
+    body: dict[str, Any],
+    headers: dict[str, str],
+) -> None:
+    response = await client.request(method, path, json=body, headers={**ALICE, **headers})
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "invalid_input"
+
+
 async def test_delete_falls_back_to_the_default(client: httpx.AsyncClient) -> None:
     response = await client.request(
         "DELETE", f"/v1/flags/{STT}", params={"reason": "stop"}, headers=ALICE

@@ -153,6 +153,14 @@ async def test_bad_input_is_422_naming_the_field_and_writes_nothing(
         assert list(conn.scan_iter(match=f"{prefix}:*")) == []
 
 
+async def test_an_integer_attribute_beyond_2_53_is_taken_as_a_float(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post("/v1/sessions", json=_body(attributes={"seats": 2**64}))
+    assert response.status_code == 201, response.text
+    assert response.json()["attributes"] == {"seats": float(2**64)}
+
+
 async def test_a_body_over_64_kib_is_413(client: httpx.AsyncClient) -> None:
     big = _body(attributes={f"k{i}": "v" * 200 for i in range(400)})
     response = await client.post("/v1/sessions", json=big)

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from analysis.errors import MIN_ALPHA
 from experiments.experiment_index import list_experiments
 
 from ...analysis_jobs import AnalysisOptions, run_analysis
@@ -28,7 +29,7 @@ class ResultsQuery(BaseModel):
     correction: Literal["holm", "bh"] = "holm"
     period: Literal["split", "latest", "pooled"] = "split"
     control: str | None = Field(default=None, description="Default: the flag's `control`")
-    alpha: float = Field(default=0.05, gt=0, lt=1)
+    alpha: float = Field(default=0.05, ge=MIN_ALPHA, lt=1)
 
 
 @router.get(

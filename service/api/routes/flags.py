@@ -7,6 +7,7 @@ import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
+from pydantic import WithJsonSchema
 
 from experiments.errors import ErrorCode, ExperimentError
 from experiments.flag_store import ChangeResult, FlagManager, flag_view, list_view
@@ -47,6 +48,7 @@ _WRITE: Responses = {
     503: {"model": ErrorOut, "description": "The flag store is unavailable."},
 }
 _WRITE_BODY: Responses = {**_WRITE, **NOT_JSON}
+_NOT_FOUND: Responses = {404: {"model": ErrorOut, "description": "No such flag."}}
 
 
 async def get_flag_manager(request: Request) -> FlagManager:
@@ -58,9 +60,19 @@ async def get_flag_manager(request: Request) -> FlagManager:
 
 
 FlagsDep = Annotated[FlagManager, Depends(get_flag_manager)]
-KeyPath = Annotated[str, Path(min_length=1, max_length=256, description="The flag key.")]
+KeyPath = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=256,
+        pattern=r"^[^/]+$",
+        description="The flag key (a `/` cannot be addressed in a path).",
+        examples=["stt-provider"],
+    ),
+]
 DryRun = Annotated[bool, Query(description="Validate and diff only; publish nothing.")]
 ReasonQuery = Annotated[str, Query(max_length=1000, description="Why (see PATCH).")]
+# An absent header is None; WithJsonSchema keeps `null` out of the documented header.
 IfMatch = Annotated[
     str | None,
     Header(
@@ -69,6 +81,7 @@ IfMatch = Annotated[
         pattern=ETAG_PATTERN,
         max_length=ETAG_MAX_LENGTH,
     ),
+    WithJsonSchema({"type": "string", "pattern": ETAG_PATTERN, "maxLength": ETAG_MAX_LENGTH}),
 ]
 IfNoneMatch = Annotated[
     str | None,
@@ -77,6 +90,7 @@ IfNoneMatch = Annotated[
         pattern=r"^\*$",
         max_length=1,
     ),
+    WithJsonSchema({"type": "string", "pattern": r"^\*$", "maxLength": 1}),
 ]
 
 
@@ -132,11 +146,39 @@ async def push_flags(
     return _changed(result)
 
 
+def _flag_link(method: str, path: str = "", **parameters: str) -> dict[str, Any]:
+    """An OpenAPI link from GET /v1/flags/{key} to another operation on that flag."""
+    return {
+        "operationRef": f"#/paths/~1v1~1flags~1{{key}}{path.replace('/', '~1')}/{method}",
+        "parameters": {"key": "$request.path.key", **parameters},
+    }
+
+
+_IF_MATCH_ETAG = {"header.if-match": "$response.header.ETag"}
+_FLAG_LINKS = {
+    "ReplaceFlag": {**_flag_link("put", **_IF_MATCH_ETAG), "requestBody": "$response.body"},
+    "PatchFlag": _flag_link("patch", **_IF_MATCH_ETAG),
+    "DeleteFlag": _flag_link("delete", **_IF_MATCH_ETAG),
+    "FlagHistory": _flag_link("get", "/history"),
+    "RollbackFlag": _flag_link("post", "/rollback", **_IF_MATCH_ETAG),
+}
+
+
 @router.get(
     "/{key}",
     summary="One flag's flagd definition; its version is the ETag",
     response_model=None,
-    responses={200: {"model": FlagOut}, 404: {"model": ErrorOut}, **_AUTH},
+    responses={
+        200: {
+            "model": FlagOut,
+            "headers": {
+                "ETag": {"description": 'The flag\'s version: `"7"`.', "schema": {"type": "string"}}
+            },
+            "links": _FLAG_LINKS,
+        },
+        **_NOT_FOUND,
+        **_AUTH,
+    },
 )
 async def get_flag(key: KeyPath, flags: FlagsDep, caller: ReaderDep) -> Response:
     stored = await flags.snapshot()
@@ -175,7 +217,7 @@ async def put_flag(
     "/{key}",
     summary="Change state, default variant or split weights",
     response_model=None,
-    responses=_WRITE_BODY,
+    responses={**_WRITE_BODY, **_NOT_FOUND},
 )
 async def patch_flag(
     *,
@@ -199,7 +241,7 @@ async def patch_flag(
     "/{key}",
     summary="Remove a flag (routing falls back to catalog defaults)",
     response_model=None,
-    responses=_WRITE,
+    responses={**_WRITE, **_NOT_FOUND},
 )
 async def delete_flag(
     *,
@@ -217,9 +259,13 @@ async def delete_flag(
 
 @router.get(
     "/{key}/history",
-    summary="The flag's audit entries, newest first",
+    summary="The flag's audit entries, newest first; kept when the flag is deleted",
     response_model=None,
-    responses={200: {"model": HistoryOut}, **_AUTH},
+    responses={
+        200: {"model": HistoryOut},
+        404: {"model": ErrorOut, "description": "No such flag, now or in the audit."},
+        **_AUTH,
+    },
 )
 async def flag_history(
     *,
@@ -236,9 +282,12 @@ async def flag_history(
 
 @router.post(
     "/{key}/rollback",
-    summary="Restore an earlier version, as a new version",
+    summary="Restore an earlier version, as a new version (also of a deleted flag)",
     response_model=None,
-    responses=_WRITE_BODY,
+    responses={
+        **_WRITE_BODY,
+        404: {"model": ErrorOut, "description": "The audit has no version `to_version` of it."},
+    },
 )
 async def rollback_flag(
     *,

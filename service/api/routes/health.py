@@ -23,6 +23,12 @@ async def healthz() -> dict[str, str]:
     "/readyz",
     summary="Ready or not; with an API key, also Redis, spool, flags, catalog, auth mode",
     response_model=None,
+    responses={
+        503: {
+            "description": "Not ready: the same report, saying what is missing.",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    },
 )
 async def readyz(request: Request, runtime: RuntimeDep) -> Response:
     """Open to probes: without a valid key the body is only `{"ready": true|false}`;

@@ -3,12 +3,11 @@ POST /v1/outcomes: measurements of sessions, validated against the metric regist
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, FastAPI, Path, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 
 from experiments.access import Principal
-from experiments.context import MAX_ID_LENGTH
 from experiments.outcomes import OutcomeService
 
 from ...auth import SessionCallerDep, acting_tenant, owner_of, session_caller
@@ -24,10 +23,10 @@ from ..outcome_schemas import (
     batch_out,
     outcome_out,
 )
-from ..schemas import AUTH_RESPONSES, NOT_JSON, ErrorOut
+from ..schemas import AUTH_RESPONSES, NOT_JSON, ErrorOut, SessionIdPath
 
 router = APIRouter(prefix="/v1", tags=["outcomes"], route_class=JsonBodyRoute)
-SessionIdPath = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)]
+
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     **AUTH_RESPONSES,

@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter, FastAPI, Request, Response
 
-from fastapi import APIRouter, FastAPI, Path, Request, Response
-
-from experiments.context import MAX_ID_LENGTH
 from experiments.sessions import SessionService
 
 from ...auth import SessionCallerDep, acting_tenant, owner_of, session_caller
 from ...responses import json_bytes
 from ..body import read_body, request_body
 from ..deps import SessionsDep
-from ..schemas import AUTH_RESPONSES, NOT_JSON, ErrorOut, SessionIn, SessionOut
+from ..schemas import AUTH_RESPONSES, NOT_JSON, ErrorOut, SessionIdPath, SessionIn, SessionOut
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
-SessionIdPath = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)]
+
+_SESSION = {"session_id": "$response.body#/session_id"}
+_SESSION_LINKS = {
+    "GetSession": {
+        "operationRef": "#/paths/~1v1~1sessions~1{session_id}/get",
+        "parameters": _SESSION,
+    },
+    "ReportOutcome": {
+        "operationRef": "#/paths/~1v1~1sessions~1{session_id}~1outcomes/post",
+        "parameters": _SESSION,
+    },
+    "EndSession": {
+        "operationRef": "#/paths/~1v1~1sessions~1{session_id}~1end/post",
+        "parameters": _SESSION,
+    },
+}
 
 
 @router.post(
@@ -26,8 +38,16 @@ SessionIdPath = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)]
     summary="Route a new session and pin its providers",
     openapi_extra=request_body(SessionIn),
     responses={
-        201: {"model": SessionOut, "description": "Created: the route is pinned from now on."},
-        200: {"model": SessionOut, "description": "The session existed: its pinned route."},
+        201: {
+            "model": SessionOut,
+            "description": "Created: the route is pinned from now on.",
+            "links": _SESSION_LINKS,
+        },
+        200: {
+            "model": SessionOut,
+            "description": "The session existed: its pinned route.",
+            "links": _SESSION_LINKS,
+        },
         **AUTH_RESPONSES,
         409: {"model": ErrorOut, "description": "The session id belongs to another tenant."},
         413: {"model": ErrorOut, "description": "Body over the size limit (64 KiB)."},

@@ -190,6 +190,22 @@ async def test_history_is_newest_first_with_author_and_reason(manager: FlagManag
     ]
 
 
+async def test_a_deleted_flag_keeps_its_history_and_rollback_restores_it(
+    manager: FlagManager,
+) -> None:
+    original = await _flag(manager)
+    await manager.delete(STT, author="alice", reason="retired")
+    assert [e.action for e in await manager.history(STT)] == ["delete", "seed"]
+    await manager.rollback(STT, 1, author="bob", reason="back")
+    assert await _flag(manager) == original
+
+
+async def test_history_of_a_key_never_seen_is_not_found(manager: FlagManager) -> None:
+    with pytest.raises(ExperimentError) as caught:
+        await manager.history("no-such-flag")
+    assert caught.value.code is ErrorCode.FLAG_NOT_FOUND
+
+
 async def test_rollback_restores_the_document_exactly_as_a_new_version(
     manager: FlagManager,
 ) -> None:
