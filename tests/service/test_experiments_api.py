@@ -95,6 +95,34 @@ async def test_the_cli_analyze_prints_the_same_numbers_as_json(
     assert "deepgram-nova-3" in capsys.readouterr().out
 
 
+OPTIONS = {
+    "segment": "region", "sequential": "true", "cuped": "true", "correction": "bh",
+    "period": "pooled", "control": "assemblyai-universal", "alpha": "0.1",
+}  # fmt: skip
+
+
+async def test_the_cli_and_the_api_read_every_option_alike(
+    client: httpx.AsyncClient,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    await _populate(client)
+    http = (await client.get("/v1/experiments/stt-provider/results", params=OPTIONS)).json()
+    assert settings.redis_url is not None
+    monkeypatch.setenv("VOXROUTE_REDIS_URL", settings.redis_url)
+    monkeypatch.setenv("VOXROUTE_KEY_PREFIX", settings.key_prefix)
+    flags = ["--segment", "region", "--sequential", "--cuped", "--correction", "bh"]
+    flags += ["--period", "pooled", "--control", "assemblyai-universal", "--alpha", "0.1"]
+    assert main(["analyze", "stt-provider", "--format", "json", *flags]) == 0
+    assert json.loads(capsys.readouterr().out) == http
+    assert http["settings"] == {
+        "alpha": 0.1, "correction": "bh", "sequential": True, "tuning_n": 5000.0, "cuped": True,
+        "period": "pooled", "segment_by": ["region"], "power": 0.8,
+    }  # fmt: skip
+    assert http["periods"][0]["control"] == "assemblyai-universal"
+
+
 async def test_the_cli_analyze_reads_the_flags_from_the_redis_store(
     redis_url: str,
     prefix: str,
