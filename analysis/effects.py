@@ -26,31 +26,16 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from analysis.cohorts import CohortSample, Samples, linearised
-from analysis.corrections import CorrectionMethod, adjust_p_values, non_inferiority_test
-from analysis.errors import AnalysisError, StatError
+from analysis.corrections import adjust_p_values, non_inferiority_test
+from analysis.errors import StatError
 from analysis.inference import Comparison, compare, compare_means
 from analysis.metric_specs import MetricSpec
 from analysis.quantiles import QuantileComparison, compare_quantiles
-from analysis.report import CupedSummary, MetricResult, Settings
+from analysis.report import CupedSummary, MetricResult
+from analysis.spec import AnalysisSpec
 from analysis.variance import CupedStats, cuped_adjust
 
 EFFECT_QUANTILES = (0.5, 0.95)
-_CORRECTIONS = {
-    "holm": CorrectionMethod.HOLM,
-    "bh": CorrectionMethod.BENJAMINI_HOCHBERG,
-    "benjamini_hochberg": CorrectionMethod.BENJAMINI_HOCHBERG,
-}
-
-
-def correction_method(name: str) -> CorrectionMethod:
-    """`holm` or `bh` (also `benjamini_hochberg`)."""
-    try:
-        return _CORRECTIONS[name]
-    except KeyError:
-        raise AnalysisError(
-            f"correction must be one of {sorted(_CORRECTIONS)}, got {name!r}",
-            context={"correction": name},
-        ) from None
 
 
 def metric_results(
@@ -58,7 +43,7 @@ def metric_results(
     specs: Sequence[MetricSpec],
     control: str,
     variants: Sequence[str],
-    settings: Settings,
+    settings: AnalysisSpec,
     *,
     coverage: Mapping[str, float] | None = None,
     quantiles: bool = True,
@@ -78,7 +63,7 @@ def metric_results(
 def _result(
     c: CohortSample,
     t: CohortSample,
-    settings: Settings,
+    settings: AnalysisSpec,
     coverage: Mapping[str, float] | None,
     quantiles: bool,
 ) -> MetricResult:
@@ -115,7 +100,11 @@ def _result(
 
 
 def _cuped(
-    c: CohortSample, t: CohortSample, unadjusted: Comparison, coverage: float, settings: Settings
+    c: CohortSample,
+    t: CohortSample,
+    unadjusted: Comparison,
+    coverage: float,
+    settings: AnalysisSpec,
 ) -> tuple[Comparison, CupedSummary]:
     (y_c, x_c), (y_t, x_t) = linearised(c), linearised(t)
     if x_c is None or x_t is None or coverage == 0 or unadjusted.error is not None:
@@ -142,7 +131,7 @@ def _cuped(
 
 
 def corrected(
-    results: Sequence[MetricResult], settings: Settings, specs: Mapping[str, MetricSpec]
+    results: Sequence[MetricResult], settings: AnalysisSpec, specs: Mapping[str, MetricSpec]
 ) -> tuple[MetricResult, ...]:
     """Adjusted p-values over the tested metrics; non-inferiority tests for guardrails.
 
@@ -153,7 +142,7 @@ def corrected(
         for i, r in enumerate(results)
         if not r.guardrail and r.error is None
     }
-    adjusted = adjust_p_values(family, method=correction_method(settings.correction))
+    adjusted = adjust_p_values(family, method=settings.correction)
     out = []
     for i, r in enumerate(results):
         if r.guardrail:

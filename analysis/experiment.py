@@ -23,8 +23,8 @@ import pandas as pd
 
 from analysis import columns as col
 from analysis.cohorts import cohort_samples, cohort_summaries, pre_period_covariates
-from analysis.effects import correction_method, metric_results
-from analysis.errors import AnalysisError, ErrorCode, StatError, check_alpha
+from analysis.effects import metric_results
+from analysis.errors import AnalysisError, ErrorCode, StatError
 from analysis.metric_specs import MetricSpec, metric_spec, metric_specs
 from analysis.periods import Period, split_periods
 from analysis.recommend import Decision, flag_document, recommend
@@ -36,10 +36,9 @@ from analysis.report import (
     NoticeKind,
     PeriodResult,
     SegmentResult,
-    Settings,
 )
 from analysis.segments import SegmentInput, segment_results
-from analysis.sequential import DEFAULT_TUNING_N
+from analysis.spec import AnalysisSpec, PeriodMode
 from analysis.split_health import split_health, unit_of
 from experiments.flags.model import FlagDefinition
 
@@ -55,40 +54,28 @@ _DROPPED = (
 
 def analyze(
     df: pd.DataFrame,
+    spec: AnalysisSpec | None = None,
     *,
-    control: str | None = None,
-    metrics: Iterable[Any] | None = None,
-    alpha: float = 0.05,
-    sequential: bool = False,
-    tuning_n: float = DEFAULT_TUNING_N,
-    correction: str = "holm",
-    segment_by: str | Sequence[str] | None = None,
-    cuped: bool = False,
-    period: str = "split",
-    power: float = 0.8,
     flag: Mapping[str, Any] | FlagDefinition | None = None,
+    **options: Any,
 ) -> ExperimentResult:
-    """Analyse the sessions of one flag (a frame of `load_sessions`).
+    """Analyse the sessions of one flag (a frame of `load_sessions`) as `spec` says.
 
-    `control`: default the flag's metadata `control`, else the split's first
-    variant. `metrics`: registry entries or names (default: the metrics of
-    `df.attrs["metrics"]` that have data). `correction`: `holm` or `bh`.
-    `segment_by`: columns to break effects down by (`region`, `tenant_id`,
-    or any column added to the frame). `period`: `split` (each weighting and
-    flag version apart), `latest` or `pooled`. `flag`: the flagd definition
-    (default `df.attrs["flag"]`), for the control and the targeting changes.
-    Wrong arguments raise `AnalysisError`; data that cannot support a
-    statistic gives results whose `error` says why.
+    `options` are fields of `AnalysisSpec` (`segment_by="region"`,
+    `cuped=True`, ...), applied over `spec` (default `AnalysisSpec()`).
+    `flag`: the flagd definition (default `df.attrs["flag"]`), for the control
+    and the targeting changes. Wrong arguments raise `AnalysisError`; data
+    that cannot support a statistic gives results whose `error` says why.
     """
-    _check(df, alpha, power, tuning_n, correction)
+    settings = (spec or AnalysisSpec()).replace(**options)
+    _check(df)
     attrs = df.attrs
     flag = flag_document(flag if flag is not None else attrs.get("flag"))
-    segments = (segment_by,) if isinstance(segment_by, str) else tuple(segment_by or ())
-    settings = Settings(alpha, correction, sequential, tuning_n, cuped, period, segments, power)
-    specs = _metrics(df, metrics)
+    specs = _metrics(df, settings.metrics)
+    control = settings.control
     routing = df[col.ROUTING].astype(object).to_numpy()
     rows = df[routing == col.Routing.SPLIT.value]
-    periods = split_periods(rows, period)
+    periods = split_periods(rows, settings.period)
     excluded = _excluded(df, routing)
     notices = _notices(df, periods, excluded, settings)
     flag_key = attrs.get("flag_key") or (flag or {}).get("key")
@@ -101,18 +88,13 @@ def analyze(
     return ExperimentResult(flag_key, settings, specs, results, excluded, notices)
 
 
-def _check(df: pd.DataFrame, alpha: float, power: float, tuning_n: float, correction: str) -> None:
+def _check(df: pd.DataFrame) -> None:
     missing = [name for name in col.REQUIRED_COLUMNS if name not in df]
     if missing:
         raise AnalysisError(
             f"the frame lacks the columns {missing} (see analysis.columns)",
             context={"missing": missing},
         )
-    check_alpha(alpha)
-    check_alpha(power, "power")
-    correction_method(correction)
-    if not tuning_n > 0:
-        raise AnalysisError("tuning_n must be positive", context={"tuning_n": tuning_n})
 
 
 def _metrics(df: pd.DataFrame, metrics: Iterable[Any] | None) -> tuple[MetricSpec, ...]:
@@ -175,14 +157,14 @@ def _notices(
     df: pd.DataFrame,
     periods: Sequence[tuple[Period, Any]],
     excluded: Sequence[Excluded],
-    settings: Settings,
+    settings: AnalysisSpec,
 ) -> tuple[Notice, ...]:
     notices = []
     if not periods:
         notices.append(
             Notice(NoticeKind.NO_SPLIT, "no session was randomised by a split of this flag")
         )
-    elif len(periods) > 1 or settings.period == "latest":
+    elif len(periods) > 1 or settings.period is PeriodMode.LATEST:
         configs = "; ".join(
             f"period {p.label}: {dict(p.weights)}, version {'/'.join(p.flag_versions)}, "
             f"{p.start} to {p.end}"
@@ -222,7 +204,7 @@ class _Context:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: AnalysisSpec,
         specs: Sequence[MetricSpec],
         pre: pd.DataFrame,
         flag: Mapping[str, Any] | None,

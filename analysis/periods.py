@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 
 import numpy as np
 import orjson
@@ -23,13 +22,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from analysis import columns as col
-from analysis.errors import AnalysisError
-
-
-class PeriodMode(StrEnum):
-    SPLIT = "split"
-    LATEST = "latest"
-    POOLED = "pooled"
+from analysis.spec import PeriodMode
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,17 +60,8 @@ def parse_weights(text: str) -> tuple[tuple[str, float], ...]:
     return tuple((str(k), float(v)) for k, v in orjson.loads(text).items())
 
 
-def split_periods(
-    rows: pd.DataFrame, how: str | PeriodMode
-) -> list[tuple[Period, NDArray[np.bool_]]]:
+def split_periods(rows: pd.DataFrame, mode: PeriodMode) -> list[tuple[Period, NDArray[np.bool_]]]:
     """The periods of the split-routed `rows`, each with its row mask, oldest first."""
-    try:
-        mode = PeriodMode(how)
-    except ValueError:
-        raise AnalysisError(
-            f"period must be one of {[m.value for m in PeriodMode]}, got {how!r}",
-            context={"period": how},
-        ) from None
     if rows.empty:
         return []
     keys = [col.SPLIT_ID] if mode is PeriodMode.POOLED else [col.SPLIT_ID, col.SPLIT_WEIGHTS]

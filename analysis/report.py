@@ -24,6 +24,7 @@ from analysis.inference import Comparison, Heterogeneity
 from analysis.metric_specs import MetricSpec
 from analysis.periods import Period
 from analysis.quantiles import QuantileComparison
+from analysis.spec import AnalysisSpec
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -55,18 +56,6 @@ class Notice:
 
     kind: NoticeKind
     message: str
-
-
-@dataclass(frozen=True, slots=True)
-class Settings:
-    alpha: float
-    correction: str
-    sequential: bool
-    tuning_n: float
-    cuped: bool
-    period: str
-    segment_by: tuple[str, ...]
-    power: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,7 +210,7 @@ class ExperimentResult:
     """Everything `analyze` found, per period."""
 
     flag_key: str | None
-    settings: Settings
+    settings: AnalysisSpec
     metrics: tuple[MetricSpec, ...]
     periods: tuple[PeriodResult, ...]
     excluded: tuple[Excluded, ...]
@@ -230,8 +219,7 @@ class ExperimentResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready data matching `docs/analysis-result.schema.json`."""
-        body = plain(self)
-        return {"schema_version": SCHEMA_VERSION, **body}
+        return {"schema_version": SCHEMA_VERSION, **_fields(self)}
 
     def to_json(self, *, indent: bool = False) -> str:
         option = orjson.OPT_INDENT_2 if indent else 0
@@ -254,8 +242,10 @@ class ExperimentResult:
 
 def plain(value: Any) -> Any:
     """Dataclasses, enums, tuples and floats as JSON data (non-finite floats as None)."""
+    if isinstance(value, AnalysisSpec):
+        return value.to_dict()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return _fields(value)
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, bool) or value is None or isinstance(value, str):
@@ -271,3 +261,7 @@ def plain(value: Any) -> Any:
     if hasattr(value, "item"):  # a numpy scalar
         return plain(value.item())
     raise TypeError(f"cannot convert {type(value).__name__} to JSON data")
+
+
+def _fields(value: Any) -> dict[str, Any]:
+    return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}

@@ -21,7 +21,8 @@ from analysis.effects import metric_results
 from analysis.errors import AnalysisError
 from analysis.inference import cochran_q
 from analysis.metric_specs import MetricSpec
-from analysis.report import HeterogeneityResult, SegmentResult, Settings
+from analysis.report import HeterogeneityResult, SegmentResult
+from analysis.spec import AnalysisSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +32,7 @@ class SegmentInput:
     specs: Sequence[MetricSpec]
     control: str
     variants: Sequence[str]
-    settings: Settings
+    settings: AnalysisSpec
     cluster: str | None
     covariates: Mapping[str, NDArray[np.float64]] | None
     coverage: Mapping[str, float] | None

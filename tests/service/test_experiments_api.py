@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import random
@@ -12,7 +13,9 @@ import httpx
 import pytest
 import redis
 
+from analysis.spec import AnalysisSpec, options
 from experiments.config import load_routing_config
+from service.analysis_cli import add_spec_arguments
 from service.cli import main
 from service.flag_management import current_flag_set
 from service.main import create_app
@@ -121,6 +124,27 @@ async def test_the_cli_and_the_api_read_every_option_alike(
         "period": "pooled", "segment_by": ["region"], "power": 0.8,
     }  # fmt: skip
     assert http["periods"][0]["control"] == "assemblyai-universal"
+
+
+async def test_the_query_parameters_are_the_options_of_the_spec(
+    client: httpx.AsyncClient,
+) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    parameters = paths["/v1/experiments/{flag_key}/results"]["get"]["parameters"]
+    query = {p["name"]: p["schema"] for p in parameters if p["in"] == "query"}
+    assert list(query) == [option.name for option in options()]
+    assert query["correction"]["enum"] == ["holm", "bh"]
+    assert query["period"]["enum"] == ["split", "latest", "pooled"]
+    assert (query["alpha"]["exclusiveMinimum"], query["alpha"]["exclusiveMaximum"]) == (0, 1)
+
+
+def test_the_cli_flags_are_the_options_of_the_spec() -> None:
+    parser = argparse.ArgumentParser()
+    add_spec_arguments(parser)
+    flags = ["--segment", "region", "--cuped", "--correction", "bh", "--alpha", "0.1"]
+    spec = AnalysisSpec.from_options(vars(parser.parse_args(flags)))
+    assert spec == AnalysisSpec(segment_by=("region",), cuped=True, correction="bh", alpha=0.1)  # type: ignore[arg-type]
+    assert AnalysisSpec.from_options(vars(parser.parse_args([]))) == AnalysisSpec()
 
 
 async def test_the_cli_analyze_reads_the_flags_from_the_redis_store(
