@@ -45,8 +45,8 @@ from analysis.outcome_reader import (
     outcomes_in_worker,
     read_outcomes,
 )
-from analysis.recommend import flag_document
 from analysis.rollups import rollup_metrics
+from analysis.targeting import flag_document
 from experiments.eventlog import (
     DEFAULT_PREFIX,
     AssignmentPage,

@@ -1,14 +1,22 @@
-"""An `ExperimentResult` as tidy pandas frames and as a terminal table."""
+"""An `ExperimentResult` as tidy pandas frames and as a terminal table.
+
+`ExperimentResult.to_frame()` and `to_text()` call these; this module reads
+the result types only for their annotations, so that `analysis.results`
+(which holds them) and this module do not import each other.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from analysis.report import OVERALL, ExperimentResult, MetricResult, PeriodResult
+from analysis.periods import OVERALL
+
+if TYPE_CHECKING:
+    from analysis.results import ExperimentResult, MetricResult, PeriodResult
 
 COMPARISON_COLUMNS = (
     "period", "segment", "level", "metric", "variant", "control", "method", "guardrail",

@@ -4,7 +4,7 @@ configured Redis, the live (or file) flag definition, the metric registry."""
 from __future__ import annotations
 
 from analysis import analyze, load_sessions
-from analysis.report import ExperimentResult
+from analysis.results import ExperimentResult
 from analysis.spec import AnalysisSpec
 from experiments.errors import ErrorCode, ExperimentError
 from experiments.experiment_index import list_experiments

@@ -28,7 +28,7 @@ from synthetic import (
 )
 
 from analysis import analyze, load_sessions
-from analysis.report import ExperimentResult
+from analysis.results import ExperimentResult
 from experiments.flags.split_ids import split_sites
 from experiments.flags.store import DEFAULT_FLAGS_PATH
 

@@ -1,10 +1,10 @@
-"""The result of `analyze`: frozen dataclasses, and their JSON and pandas forms.
+"""The result types of `analyze`: frozen dataclasses, and their JSON form.
 
 `ExperimentResult.to_dict()` is plain JSON data (NaN and infinities as null,
 enums as their values, tuples as arrays) matching
-`docs/analysis-result.schema.json`; `to_json()` is its text; `to_frame()` a
-tidy DataFrame (one row per period, segment, metric and variant);
-`to_text()` the terminal table of `analysis.render`.
+`docs/analysis-result.schema.json`; `to_json()` is its text. `to_frame()` (a
+tidy DataFrame: one row per period, segment, metric and variant) and
+`to_text()` (the terminal table) are `analysis.render`'s, imported when called.
 """
 
 from __future__ import annotations
@@ -30,8 +30,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
 SCHEMA_VERSION = 1
-OVERALL = "all"
-"""The segment label of the whole period."""
 
 
 class Action(StrEnum):
