@@ -111,9 +111,9 @@ def load_sessions(
     `pause_gc` pauses the cyclic GC of the whole process while reading
     (`experiments.eventlog.gc_paused`): the pages read hold millions of
     containers the GC tracks, and the collections their allocation triggers
-    made loading five times slower (2.4 s against 0.4 s for 300,000 outcome
-    events, measured); nothing here builds reference cycles. A server that must
-    keep collecting can turn it off.
+    slow loading down several times (`bench/bench_analysis.py`; figures in the
+    README); nothing here builds reference cycles. A server that must keep
+    collecting can turn it off.
 
     `parallel`: share the reading with a second process (started with `spawn`,
     so it is safe in threaded programs and notebooks): it reads the first part
@@ -244,8 +244,9 @@ class _AssignmentColumns:
         self.columns["weights"].extend(map(self.weight_codes.__getitem__, map(_WEIGHTS, picked)))
 
     def _add_categorical(self, name: str, values: Iterable[Any]) -> None:
-        """Keep one object per distinct value: every page decodes its own copies
-        of the same few strings (a million sessions held about 400 MB of them)."""
+        """Keep one object per distinct value: every page decodes its own copies of
+        the same few strings (the peak memory of `bench/bench_analysis.py`; figures
+        in the README)."""
         items = values if isinstance(values, list) else list(values)
         self.columns[name].extend(map(self.seen[name].setdefault, items, items))
 

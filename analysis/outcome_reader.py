@@ -231,7 +231,8 @@ PARALLEL_MIN_OUTCOMES = 200_000
 
 
 ASSIGNMENT_COST = 1.75
-"""Decoding an assignment entry costs about this many outcome entries (measured)."""
+"""Decoding an assignment entry costs about this many outcome entries (the reader
+phase of `bench/bench_analysis.py`, per entry of each stream)."""
 
 
 @contextmanager
