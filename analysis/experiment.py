@@ -32,9 +32,11 @@ from analysis.recommend import Recommender
 from analysis.results import (
     ExperimentResult,
     HeterogeneityResult,
+    MetricResult,
     Notice,
     NoticeKind,
     PeriodResult,
+    Recommendation,
     SegmentResult,
 )
 from analysis.segments import segment_results
@@ -109,30 +111,48 @@ def _period_result(
     ctl = control if control in variants else variants[0]
     health = split_health(stats.counts, period, stats.unit)
     comparisons = metric_results(stats.arms, ctl, variants, spec, coverage=stats.coverage)
-    segments: list[SegmentResult] = []
-    heterogeneity: list[HeterogeneityResult] = []
-    for segmentation in stats.segmentations:
-        found, q = segment_results(segmentation, ctl, variants, spec, coverage=stats.coverage)
-        segments.extend(found)
-        heterogeneity.extend(q)
+    segments, heterogeneity = _segments(stats, ctl, spec)
     recommender = Recommender(
         ctl, variants, health.srm.flagged, spec.power, experiment.flag, experiment.flag_key,
         period.split_id,
     )  # fmt: skip
-    days = period.days
-    recommendations = (
-        recommender.recommend(comparisons, segment=None, sessions_per_day=period.sessions / days),
-        *(
-            recommender.recommend(s.comparisons, segment=(s.attribute, s.level),
-                                  sessions_per_day=s.sessions / days)
-            for s in segments
-        ),
-    )  # fmt: skip
+    recommendations = _recommendations(recommender, period, comparisons, segments)
     no_control = any(by_cohort[ctl].stats.n == 0 for by_cohort in stats.arms.values())
     return PeriodResult(
-        period, stats.unit, ctl, health, stats.cohorts, comparisons, tuple(segments),
-        tuple(heterogeneity), recommendations, StatError.NO_DATA if no_control else None,
+        period, stats.unit, ctl, health, stats.cohorts, comparisons, segments, heterogeneity,
+        recommendations, StatError.NO_DATA if no_control else None,
     )  # fmt: skip
+
+
+def _segments(
+    stats: PeriodStats, control: str, spec: AnalysisSpec
+) -> tuple[tuple[SegmentResult, ...], tuple[HeterogeneityResult, ...]]:
+    """Every segmentation's levels and their heterogeneity, in the order asked for."""
+    variants = stats.period.variants
+    found = [
+        segment_results(segmentation, control, variants, spec, coverage=stats.coverage)
+        for segmentation in stats.segmentations
+    ]
+    return tuple(s for levels, _ in found for s in levels), tuple(q for _, qs in found for q in qs)
+
+
+def _recommendations(
+    recommender: Recommender,
+    period: Period,
+    comparisons: Sequence[MetricResult],
+    segments: Sequence[SegmentResult],
+) -> tuple[Recommendation, ...]:
+    """The whole period's recommendation, then each segment's, at the period's daily rate."""
+    days = period.days
+    overall = recommender.recommend(
+        comparisons, segment=None, sessions_per_day=period.sessions / days
+    )
+    return overall, *(
+        recommender.recommend(
+            s.comparisons, segment=(s.attribute, s.level), sessions_per_day=s.sessions / days
+        )
+        for s in segments
+    )
 
 
 def _notices(stats: ExperimentStats, spec: AnalysisSpec) -> tuple[Notice, ...]:

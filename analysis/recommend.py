@@ -62,6 +62,15 @@ class Recommender:
             )
             return Recommendation(label, Action.INVESTIGATE, None, message, None, None, None, None)
         change = TargetingChange(self.flag, self.flag_key, self.split_id, self.variants, segment)
+        decided = self._decided(results, label, where, change)
+        if decided is not None:
+            return decided
+        return _keep_running(label, where, results, sessions_per_day, self.power)
+
+    def _decided(
+        self, results: Sequence[MetricResult], label: str, where: str, change: TargetingChange
+    ) -> Recommendation | None:
+        """Ship the best winner, or keep the control when every variant loses; else None."""
         treatments = [v for v in self.variants if v != self.control]
         by_variant = {v: [r for r in results if r.variant == v] for v in treatments}
         winners = [v for v in treatments if _wins(by_variant[v])]
@@ -71,14 +80,14 @@ class Recommender:
             return Recommendation(
                 label, Action.SHIP, best, message, None, None, None, change.to(best)
             )
-        if treatments and all(_loses(by_variant[v]) for v in treatments):
-            reasons = "; ".join(f"{v}: {_harm(by_variant[v])}" for v in treatments)
-            message = f"Keep {self.control} (the control){where}: {reasons}."
-            targeting = change.to(self.control)
-            return Recommendation(
-                label, Action.KEEP_CONTROL, self.control, message, None, None, None, targeting
-            )
-        return _keep_running(label, where, results, sessions_per_day, self.power)
+        if not treatments or not all(_loses(by_variant[v]) for v in treatments):
+            return None
+        reasons = "; ".join(f"{v}: {_harm(by_variant[v])}" for v in treatments)
+        message = f"Keep {self.control} (the control){where}: {reasons}."
+        targeting = change.to(self.control)
+        return Recommendation(
+            label, Action.KEEP_CONTROL, self.control, message, None, None, None, targeting
+        )
 
 
 def _tested(results: Sequence[MetricResult]) -> list[MetricResult]:
