@@ -80,17 +80,20 @@ async def test_results_reject_an_unknown_correction(client: httpx.AsyncClient) -
     assert "correction" in response.json()["error"]["message"]
 
 
-async def test_the_cli_analyze_prints_the_same_numbers_as_json(
-    client: httpx.AsyncClient,
-    settings: Settings,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    await _populate(client)
-    http = (await client.get("/v1/experiments/stt-provider/results")).json()
+@pytest.fixture
+def cli_on_the_test_redis(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`voxroute analyze` reads the test's Redis under the test's key prefix."""
     assert settings.redis_url is not None
     monkeypatch.setenv("VOXROUTE_REDIS_URL", settings.redis_url)
     monkeypatch.setenv("VOXROUTE_KEY_PREFIX", settings.key_prefix)
+
+
+@pytest.mark.usefixtures("cli_on_the_test_redis")
+async def test_the_cli_analyze_prints_the_same_numbers_as_json(
+    client: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await _populate(client)
+    http = (await client.get("/v1/experiments/stt-provider/results")).json()
     assert main(["analyze", "stt-provider", "--format", "json"]) == 0
     cli = json.loads(capsys.readouterr().out)
     assert cli == http
@@ -104,17 +107,12 @@ OPTIONS = {
 }  # fmt: skip
 
 
+@pytest.mark.usefixtures("cli_on_the_test_redis")
 async def test_the_cli_and_the_api_read_every_option_alike(
-    client: httpx.AsyncClient,
-    settings: Settings,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    client: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]
 ) -> None:
     await _populate(client)
     http = (await client.get("/v1/experiments/stt-provider/results", params=OPTIONS)).json()
-    assert settings.redis_url is not None
-    monkeypatch.setenv("VOXROUTE_REDIS_URL", settings.redis_url)
-    monkeypatch.setenv("VOXROUTE_KEY_PREFIX", settings.key_prefix)
     flags = ["--segment", "region", "--sequential", "--cuped", "--correction", "bh"]
     flags += ["--period", "pooled", "--control", "assemblyai-universal", "--alpha", "0.1"]
     assert main(["analyze", "stt-provider", "--format", "json", *flags]) == 0
