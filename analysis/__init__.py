@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from analysis.corrections import (
-        CorrectionMethod,
         MetricDirection,
         NonInferiority,
         adjust_p_values,
@@ -62,17 +61,19 @@ if TYPE_CHECKING:
         quantile_estimates,
     )
     from analysis.sequential import DEFAULT_TUNING_N
+    from analysis.spec import AnalysisSpec, CorrectionMethod, PeriodMode
     from analysis.statistics import ClusterStats, ProportionStats, RatioStats, SampleStats
     from analysis.variance import CupedResult, CupedStats, cuped_adjust
 
 _LAZY = {
     "DEFAULT_TUNING_N": "analysis.sequential",
     "AnalysisError": "analysis.errors",
+    "AnalysisSpec": "analysis.spec",
     "ArmSummary": "analysis.inference",
     "BalanceResult": "analysis.health",
     "ClusterStats": "analysis.statistics",
     "Comparison": "analysis.inference",
-    "CorrectionMethod": "analysis.corrections",
+    "CorrectionMethod": "analysis.spec",
     "CupedResult": "analysis.variance",
     "CupedStats": "analysis.variance",
     "EffectEstimate": "analysis.inference",
@@ -82,6 +83,7 @@ _LAZY = {
     "Method": "analysis.inference",
     "MetricDirection": "analysis.corrections",
     "NonInferiority": "analysis.corrections",
+    "PeriodMode": "analysis.spec",
     "ProportionStats": "analysis.statistics",
     "QuantileComparison": "analysis.quantiles",
     "QuantileEstimate": "analysis.quantiles",
@@ -130,6 +132,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "DEFAULT_TUNING_N",
     "AnalysisError",
+    "AnalysisSpec",
     "ArmSummary",
     "BalanceResult",
     "ClusterStats",
@@ -144,6 +147,7 @@ __all__ = [
     "Method",
     "MetricDirection",
     "NonInferiority",
+    "PeriodMode",
     "ProportionStats",
     "QuantileComparison",
     "QuantileEstimate",

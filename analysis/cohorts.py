@@ -1,10 +1,8 @@
-"""The one place a DataFrame becomes statistics objects: per cohort and metric.
+"""Per-session arrays -> statistics objects, per metric and cohort (numpy only).
 
-`cohort_samples` takes the rows of one analysis (a period, or a segment of
-it) and returns, per metric and cohort, the sufficient statistics the
-inference functions take plus the per-session arrays that quantiles and CUPED
-need. Everything after this module works on those objects and arrays, not on
-pandas.
+`analysis.frame_stats` reads the sessions of one analysis (a period, or a
+level of a segment) out of the frame as `SessionArrays`; `period_arms` and
+`segment_arms` reduce them to `ArmStats`, the objects every later step takes.
 
 Which statistics object a metric gets:
 
@@ -23,90 +21,157 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-import pandas as pd
 from numpy.typing import NDArray
 
-from analysis import columns as col
 from analysis.errors import StatError
+from analysis.experiment_stats import Arms, ArmStats, Statistic
 from analysis.metric_specs import MetricSpec
-from analysis.quantiles import quantile_estimates
-from analysis.report import CohortSummary
+from analysis.quantiles import EFFECT_QUANTILES, QuantileEstimate, quantile_estimates
+from analysis.results import CohortSummary
 from analysis.statistics import ClusterStats, ProportionStats, RatioStats, SampleStats
+from analysis.variance import CupedStats
 
-Statistic = SampleStats | ProportionStats | RatioStats | ClusterStats
+Floats = NDArray[np.float64]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class CohortSample:
-    """One cohort's sessions with a value of one metric.
+class SessionArrays:
+    """The sessions of one analysis, one entry per session.
 
-    `values` is the per-session value (quantiles, CUPED); `numerators` and
-    `denominators` are what the statistics were summed from (for a ratio the
-    per-session sum and count of values, else the value and 1); `clusters`
-    the unit code of each session when the analysis is cluster-robust;
-    `covariate` the CUPED pre-period covariate of each session, if asked for.
+    `cohorts`: the cohort label; `clusters`: the unit's code, numbered in
+    order of first appearance, when the unit is not the session;
+    `metrics[name]`: value, numerator and denominator (for a ratio the sum
+    and count of the session's values, else the value and 1; NaN value: no
+    data); `covariates[name]`: the CUPED covariate, when asked for.
     """
+
+    cohorts: NDArray[Any]
+    clusters: NDArray[np.int64] | None
+    metrics: Mapping[str, tuple[Floats, Floats, Floats]]
+    covariates: Mapping[str, Floats] | None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Sample:
+    """One cohort's sessions with a value of one metric, and what they reduce from."""
 
     cohort: str
     metric: MetricSpec
     stats: Statistic
-    values: NDArray[np.float64]
-    numerators: NDArray[np.float64]
-    denominators: NDArray[np.float64]
+    values: Floats
+    numerators: Floats
+    denominators: Floats
     clusters: NDArray[np.int64] | None
-    covariate: NDArray[np.float64] | None
+    covariate: Floats | None
     n_missing: int
 
 
-Samples = dict[str, dict[str, CohortSample]]
-"""metric name -> cohort -> sample."""
-
-
-def cohort_samples(
-    frame: pd.DataFrame,
-    metrics: Sequence[MetricSpec],
+def period_arms(
+    sessions: SessionArrays,
+    specs: Sequence[MetricSpec],
     cohorts: Sequence[str],
     *,
-    cluster: str | None = None,
-    covariates: Mapping[str, NDArray[np.float64]] | None = None,
-) -> Samples:
-    """Statistics per metric and cohort of the rows of `frame`.
+    alpha: float,
+    coverage: Mapping[str, float] | None,
+) -> tuple[Arms, tuple[CohortSummary, ...]]:
+    """The arms of a whole period (with effect quantiles when sessions are the unit,
+    at level `alpha`) and the cohort summaries."""
+    samples = _samples(sessions, specs, cohorts)
+    effect_alpha = alpha if sessions.clusters is None else None
+    arms = _arms(samples, coverage, effect_alpha)
+    summaries = tuple(
+        _summary(sample)
+        for metric, by_cohort in samples.items()
+        for cohort, sample in by_cohort.items()
+    )
+    return arms, summaries
 
-    `cluster` names the column of the randomisation unit when it is not the
-    session; `covariates[metric]` is aligned with the rows of `frame`.
-    """
-    labels = frame[col.COHORT].astype(object).to_numpy()
-    masks = {cohort: labels == cohort for cohort in cohorts}
-    codes = None if cluster is None else pd.factorize(frame[cluster])[0].astype(np.int64)
-    samples: Samples = {}
-    for spec in metrics:
-        covariate = None if covariates is None else covariates.get(spec.name)
-        arrays = _metric_arrays(frame, spec)
-        samples[spec.name] = {
-            cohort: _sample(cohort, spec, arrays, mask, clusters=codes, covariate=covariate)
+
+def segment_arms(
+    sessions: SessionArrays,
+    specs: Sequence[MetricSpec],
+    cohorts: Sequence[str],
+    *,
+    coverage: Mapping[str, float] | None,
+) -> Arms:
+    """The arms of one level of a segment (no quantiles)."""
+    return _arms(_samples(sessions, specs, cohorts), coverage, None)
+
+
+def _samples(
+    sessions: SessionArrays, specs: Sequence[MetricSpec], cohorts: Sequence[str]
+) -> dict[str, dict[str, _Sample]]:
+    masks = {cohort: sessions.cohorts == cohort for cohort in cohorts}
+    covariates = sessions.covariates or {}
+    return {
+        spec.name: {
+            cohort: _sample(cohort, spec, sessions, mask, covariates.get(spec.name))
             for cohort, mask in masks.items()
         }
-    return samples
+        for spec in specs
+    }
 
 
-def linearised(sample: CohortSample) -> tuple[NDArray[np.float64], NDArray[np.float64] | None]:
-    """Per-unit values whose mean is the cohort's metric and whose variance is its per-unit one.
+def _sample(
+    cohort: str,
+    spec: MetricSpec,
+    sessions: SessionArrays,
+    mask: NDArray[np.bool_],
+    covariate: Floats | None,
+) -> _Sample:
+    values, numerators, denominators = sessions.metrics[spec.name]
+    present = mask & np.isfinite(values) & np.isfinite(numerators) & (denominators > 0)
+    y, x, d = values[present], numerators[present], denominators[present]
+    clusters = None if sessions.clusters is None else sessions.clusters[present]
+    stats = statistic(spec, x, d, clusters)
+    cov = None if covariate is None else covariate[present]
+    missing = int(np.count_nonzero(mask) - y.size)
+    return _Sample(cohort, spec, stats, y, x, d, clusters, cov, missing)
+
+
+def _arms(
+    samples: Mapping[str, Mapping[str, _Sample]],
+    coverage: Mapping[str, float] | None,
+    effect_alpha: float | None,
+) -> Arms:
+    return {
+        metric: {
+            cohort: _arm(sample, (coverage or {}).get(metric, 0.0), effect_alpha)
+            for cohort, sample in by_cohort.items()
+        }
+        for metric, by_cohort in samples.items()
+    }
+
+
+def _arm(sample: _Sample, coverage: float, effect_alpha: float | None) -> ArmStats:
+    cuped = None
+    if sample.covariate is not None and coverage != 0:
+        cuped = CupedStats.from_values(*linearised(sample, sample.covariate))
+    quantiles: tuple[QuantileEstimate, ...] = ()
+    if effect_alpha is not None:
+        quantiles = quantile_estimates(sample.values, EFFECT_QUANTILES, alpha=effect_alpha)
+    return ArmStats(sample.cohort, sample.metric, sample.stats, sample.n_missing, cuped, quantiles)
+
+
+def linearised(sample: _Sample, covariate: Floats) -> tuple[Floats, Floats]:
+    """Per-unit values whose mean is the cohort's metric and whose variance is its per-unit one,
+    with the sessions' `covariate` per unit.
 
     A plain metric: the sessions' values. A ratio sum(x) / sum(d) over units
     (sessions, or clusters with their summed x and d): R + (x - R d) / mean(d),
     the delta method's linearisation (Deng, Knoblich and Yu 2018, section 3),
-    so that CUPED on these values adjusts the ratio itself. The covariate
-    comes along per unit (for clusters: the mean over their sessions).
+    so that CUPED on these values adjusts the ratio itself. For clusters the
+    covariate is the mean over their sessions.
     """
-    x, d, cov = sample.numerators, sample.denominators, sample.covariate
+    x, d, cov = sample.numerators, sample.denominators, covariate
     if sample.clusters is not None:
         _, units = np.unique(sample.clusters, return_inverse=True)
         x = np.bincount(units, weights=x).astype(np.float64)
         d = np.bincount(units, weights=d).astype(np.float64)
-        if cov is not None:
-            cov = np.bincount(units, weights=cov) / np.bincount(units).astype(np.float64)
+        cov = np.bincount(units, weights=cov) / np.bincount(units).astype(np.float64)
     elif not sample.metric.ratio:
         return sample.values, cov
     if x.size == 0 or d.sum() == 0:
@@ -115,41 +180,10 @@ def linearised(sample: CohortSample) -> tuple[NDArray[np.float64], NDArray[np.fl
     return ratio + (x - ratio * d) / d.mean(), cov
 
 
-def _metric_arrays(
-    frame: pd.DataFrame, spec: MetricSpec
-) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
-    """Per-session value, numerator and denominator of a metric (NaN value: no data)."""
-    values = frame[spec.name].to_numpy(dtype=np.float64)
-    if spec.ratio and col.sum_column(spec.name) in frame:
-        sums = frame[col.sum_column(spec.name)].to_numpy(dtype=np.float64)
-        counts = frame[col.count_column(spec.name)].to_numpy(dtype=np.float64)
-        return values, sums, counts
-    return values, values, np.ones_like(values)
-
-
-def _sample(
-    cohort: str,
-    spec: MetricSpec,
-    arrays: tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]],
-    mask: NDArray[np.bool_],
-    *,
-    clusters: NDArray[np.int64] | None,
-    covariate: NDArray[np.float64] | None,
-) -> CohortSample:
-    values, numerators, denominators = arrays
-    present = mask & np.isfinite(values) & np.isfinite(numerators) & (denominators > 0)
-    y, x, d = values[present], numerators[present], denominators[present]
-    units = None if clusters is None else clusters[present]
-    stats = statistic(spec, x, d, units)
-    cov = None if covariate is None else covariate[present]
-    missing = int(np.count_nonzero(mask) - y.size)
-    return CohortSample(cohort, spec, stats, y, x, d, units, cov, missing)
-
-
 def statistic(
     spec: MetricSpec,
-    numerators: NDArray[np.float64],
-    denominators: NDArray[np.float64],
+    numerators: Floats,
+    denominators: Floats,
     clusters: NDArray[np.int64] | None = None,
 ) -> Statistic:
     """The statistics object of one cohort's metric (see the module docstring)."""
@@ -162,68 +196,48 @@ def statistic(
     return SampleStats.from_values(numerators)
 
 
-def shared_codes(
-    first: pd.Series, second: pd.Series
-) -> tuple[NDArray[np.int64], NDArray[np.int64], int]:
-    """Integer codes of two columns over their common levels (-1: missing), and the level count."""
-    if (
-        isinstance(first.dtype, pd.CategoricalDtype)
-        and isinstance(second.dtype, pd.CategoricalDtype)
-        and first.cat.categories.equals(second.cat.categories)
-    ):
-        size = len(first.cat.categories)
-        return first.cat.codes.to_numpy(np.int64), second.cat.codes.to_numpy(np.int64), size
-    both = pd.concat([first.astype(object), second.astype(object)], ignore_index=True)
-    codes, uniques = pd.factorize(both)
-    return codes[: len(first)].astype(np.int64), codes[len(first) :].astype(np.int64), len(uniques)
-
-
-def pre_period_covariates(
-    pre: pd.DataFrame, rows: pd.DataFrame, metrics: Sequence[MetricSpec]
-) -> tuple[dict[str, NDArray[np.float64]], dict[str, float]]:
+def tenant_covariates(
+    pre_tenants: NDArray[np.int64],
+    row_tenants: NDArray[np.int64],
+    n_tenants: int,
+    pre_values: Mapping[str, Floats],
+) -> tuple[dict[str, Floats], dict[str, float]]:
     """CUPED covariates: each row's metric averaged over its tenant's pre-period sessions.
 
-    Rows whose tenant has no pre-period value get the mean of the covered
-    rows' covariates (they are then not adjusted). Returns the covariates and,
-    per metric, the share of rows that had a value of their own.
+    Tenants are codes shared by both arrays (-1: none). Rows whose tenant has
+    no pre-period value get the mean of the covered rows' covariates (they
+    are then not adjusted). Returns the covariates and, per metric, the share
+    of rows that had a value of their own.
     """
-    pre_codes, row_codes, n_tenants = shared_codes(pre[col.TENANT_ID], rows[col.TENANT_ID])
-    covariates: dict[str, NDArray[np.float64]] = {}
+    covariates: dict[str, Floats] = {}
     coverage: dict[str, float] = {}
-    for spec in metrics:
-        values = pre[spec.name].to_numpy(dtype=np.float64)
+    for name, values in pre_values.items():
         known = np.isfinite(values)
-        sums = np.bincount(pre_codes[known], weights=values[known], minlength=n_tenants)
-        counts = np.bincount(pre_codes[known], minlength=n_tenants)
+        sums = np.bincount(pre_tenants[known], weights=values[known], minlength=n_tenants)
+        counts = np.bincount(pre_tenants[known], minlength=n_tenants)
         with np.errstate(invalid="ignore", divide="ignore"):
             means = np.append(sums / counts, np.nan)  # code -1 (no tenant) reads NaN
-        x = means[row_codes]
+        x = means[row_tenants]
         covered = np.isfinite(x)
-        coverage[spec.name] = float(covered.mean()) if x.size else 0.0
+        coverage[name] = float(covered.mean()) if x.size else 0.0
         if covered.any():
             x[~covered] = x[covered].mean()
-        covariates[spec.name] = x
+        covariates[name] = x
     return covariates, coverage
 
 
-def cohort_summaries(samples: Samples) -> tuple[CohortSummary, ...]:
-    """n, mean as compared, and per-session std and quantiles, per metric and cohort."""
-    return tuple(
-        _summary(cohort, metric, s)
-        for metric, by_cohort in samples.items()
-        for cohort, s in by_cohort.items()
-    )
-
-
-def _summary(cohort: str, metric: str, s: CohortSample) -> CohortSummary:
-    p50, p95, p99 = (q.estimate for q in quantile_estimates(s.values))
-    n = int(s.values.size)
+def _summary(sample: _Sample) -> CohortSummary:
+    """n, mean as compared, and per-session std and quantiles."""
+    stats = sample.stats
+    p50, p95, p99 = (q.estimate for q in quantile_estimates(sample.values))
+    n = int(sample.values.size)
+    cohort, metric = sample.cohort, sample.metric.name
     if n == 0:
         nan = math.nan
         return CohortSummary(
-            cohort, metric, 0, 0, s.n_missing, nan, nan, p50, p95, p99, StatError.NO_DATA
+            cohort, metric, 0, 0, sample.n_missing, nan, nan, p50, p95, p99, StatError.NO_DATA
         )
-    std = float(np.std(s.values, ddof=1)) if n > 1 else math.nan
+    std = float(np.std(sample.values, ddof=1)) if n > 1 else math.nan
     return CohortSummary(
-        cohort, metric, n, int(s.stats.n), s.n_missing, s.stats.mean, std, p50, p95, p99
+        cohort, metric, n, int(stats.n), sample.n_missing, stats.mean, std, p50, p95, p99
     )

@@ -88,6 +88,9 @@ SESSION_COLUMNS = (
 REQUIRED_COLUMNS = (SESSION_ID, TENANT_ID, REGION, TS, COHORT, SPLIT_ID, SPLIT_WEIGHTS, ROUTING)
 """What `analyze` needs; `BUCKET_UNIT`, `UNIT_ID` and `FLAG_VERSION` are optional."""
 
+DROPPED_COUNTS = ("duplicate_assignments", "duplicate_outcomes", "orphan_outcomes")
+"""The `df.attrs` counts of the events `load_sessions` left out (the result's notices)."""
+
 
 def sum_column(metric: str) -> str:
     """The per-session sum of a mean-rolled metric's values."""

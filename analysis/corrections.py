@@ -20,13 +20,9 @@ from numpy.typing import NDArray
 from analysis.errors import AnalysisError, StatError, check_alpha
 from analysis.inference import EffectEstimate, t_quantile, t_sf
 from analysis.sequential import always_valid_p_value, half_width
+from analysis.spec import CorrectionMethod
 
 K = TypeVar("K", bound=Hashable)
-
-
-class CorrectionMethod(StrEnum):
-    HOLM = "holm"
-    BENJAMINI_HOCHBERG = "benjamini_hochberg"
 
 
 class MetricDirection(StrEnum):

@@ -1,18 +1,18 @@
 """Every variant against the control on every metric: effects, CUPED, corrections, guardrails.
 
-`metric_results` turns the cohort samples of one period (or one segment)
-into `MetricResult`s:
+`metric_results` turns the arms of one period (or one segment) into
+`MetricResult`s:
 
-* the comparison of the samples' statistics (`analysis.inference.compare`:
+* the comparison of the arms' statistics (`analysis.inference.compare`:
   Welch, two-proportion, ratio or cluster delta method), fixed-horizon or
   sequential;
-* with CUPED, the comparison of the CUPED-adjusted linearised values
-  (`cohorts.linearised`, theta pooled over both arms by
-  `analysis.variance.cuped_adjust`); the method keeps the unadjusted one's
-  name, since the estimand and the unit are the same, and `cuped` reports
-  theta, the variance reduction and the share of sessions with a covariate;
+* with CUPED, the comparison of the CUPED-adjusted linearised values (theta
+  pooled over both arms' `CupedStats` by `analysis.variance.cuped_adjust`);
+  the method keeps the unadjusted one's name, since the estimand and the
+  unit are the same, and `cuped` reports theta, the variance reduction and
+  the share of sessions with a covariate;
 * quantile effects at p50 and p95 (Deng, Knoblich and Yu's order-statistic
-  intervals), when sessions are the unit;
+  intervals), when the arms carry their quantiles (sessions are the unit);
 * p-values adjusted (Holm or Benjamini-Hochberg) over the family of tested
   metrics and variants; guardrails stay out of it and are tested one-sided
   for non-inferiority on the relative effect, against their margin.
@@ -25,124 +25,92 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from analysis.cohorts import CohortSample, Samples, linearised
-from analysis.corrections import CorrectionMethod, adjust_p_values, non_inferiority_test
-from analysis.errors import AnalysisError, StatError
-from analysis.inference import Comparison, compare, compare_means
+from analysis.corrections import adjust_p_values, non_inferiority_test
+from analysis.errors import StatError
+from analysis.experiment_stats import Arms, ArmStats, Statistic
+from analysis.inference import Comparison, compare
 from analysis.metric_specs import MetricSpec
-from analysis.quantiles import QuantileComparison, compare_quantiles
-from analysis.report import CupedSummary, MetricResult, Settings
-from analysis.variance import CupedStats, cuped_adjust
-
-EFFECT_QUANTILES = (0.5, 0.95)
-_CORRECTIONS = {
-    "holm": CorrectionMethod.HOLM,
-    "bh": CorrectionMethod.BENJAMINI_HOCHBERG,
-    "benjamini_hochberg": CorrectionMethod.BENJAMINI_HOCHBERG,
-}
-
-
-def correction_method(name: str) -> CorrectionMethod:
-    """`holm` or `bh` (also `benjamini_hochberg`)."""
-    try:
-        return _CORRECTIONS[name]
-    except KeyError:
-        raise AnalysisError(
-            f"correction must be one of {sorted(_CORRECTIONS)}, got {name!r}",
-            context={"correction": name},
-        ) from None
+from analysis.quantiles import quantile_effect
+from analysis.results import CupedSummary, MetricResult
+from analysis.spec import AnalysisSpec
+from analysis.variance import cuped_adjust
 
 
 def metric_results(
-    samples: Samples,
-    specs: Sequence[MetricSpec],
+    arms: Arms,
     control: str,
     variants: Sequence[str],
-    settings: Settings,
+    spec: AnalysisSpec,
     *,
     coverage: Mapping[str, float] | None = None,
-    quantiles: bool = True,
 ) -> tuple[MetricResult, ...]:
     """Each treatment variant against `control` on each metric, corrected."""
     results = [
-        _result(
-            samples[spec.name][control], samples[spec.name][variant], settings, coverage, quantiles
-        )
+        _result(by_cohort[control], by_cohort[variant], spec, coverage)
         for variant in variants
         if variant != control
-        for spec in specs
+        for by_cohort in arms.values()
     ]
-    return corrected(results, settings, {spec.name: spec for spec in specs})
+    return corrected(
+        results, spec, {name: by_cohort[control].metric for name, by_cohort in arms.items()}
+    )
+
+
+def _compare(control: Statistic, treatment: Statistic, spec: AnalysisSpec) -> Comparison:
+    return compare(
+        control, treatment, alpha=spec.alpha, sequential=spec.sequential, tuning_n=spec.tuning_n
+    )
 
 
 def _result(
-    c: CohortSample,
-    t: CohortSample,
-    settings: Settings,
-    coverage: Mapping[str, float] | None,
-    quantiles: bool,
+    c: ArmStats, t: ArmStats, spec: AnalysisSpec, coverage: Mapping[str, float] | None
 ) -> MetricResult:
-    spec = c.metric
-    comparison = compare(
-        c.stats,
-        t.stats,
-        alpha=settings.alpha,
-        sequential=settings.sequential,
-        tuning_n=settings.tuning_n,
-    )
+    metric = c.metric
+    comparison = _compare(c.stats, t.stats, spec)
     cuped = None
-    if settings.cuped:
-        share = 0.0 if coverage is None else coverage.get(spec.name, 0.0)
-        comparison, cuped = _cuped(c, t, comparison, share, settings)
-    effects: tuple[QuantileComparison, ...] = ()
-    if quantiles and c.clusters is None:
-        effects = tuple(
-            compare_quantiles(c.values, t.values, q, alpha=settings.alpha) for q in EFFECT_QUANTILES
-        )
+    if spec.cuped:
+        share = 0.0 if coverage is None else coverage.get(metric.name, 0.0)
+        comparison, cuped = _cuped(c, t, comparison, share, spec)
+    quantiles = tuple(
+        quantile_effect(qc, qt, alpha=spec.alpha)
+        for qc, qt in zip(c.quantiles, t.quantiles, strict=True)
+    )
     return MetricResult(
-        metric=spec.name,
+        metric=metric.name,
         variant=t.cohort,
         control=c.cohort,
-        guardrail=spec.guardrail,
-        direction=spec.direction,
+        guardrail=metric.guardrail,
+        direction=metric.direction,
         comparison=comparison,
         p_value_adjusted=None,
         significant=False,
         non_inferiority=None,
-        quantiles=effects,
+        quantiles=quantiles,
         cuped=cuped,
     )
 
 
 def _cuped(
-    c: CohortSample, t: CohortSample, unadjusted: Comparison, coverage: float, settings: Settings
+    c: ArmStats, t: ArmStats, unadjusted: Comparison, coverage: float, spec: AnalysisSpec
 ) -> tuple[Comparison, CupedSummary]:
-    (y_c, x_c), (y_t, x_t) = linearised(c), linearised(t)
-    if x_c is None or x_t is None or coverage == 0 or unadjusted.error is not None:
+    if c.cuped is None or t.cuped is None or coverage == 0 or unadjusted.error is not None:
         error = unadjusted.error or StatError.NO_DATA
         return unadjusted, CupedSummary(0.0, 0.0, coverage, error)
-    result = cuped_adjust(CupedStats.from_values(y_c, x_c), CupedStats.from_values(y_t, x_t))
+    result = cuped_adjust(c.cuped, t.cuped)
     if result.error is not None:
         return unadjusted, CupedSummary(result.theta, 0.0, coverage, result.error)
-    adjusted = compare_means(
-        result.control,
-        result.treatment,
-        alpha=settings.alpha,
-        sequential=settings.sequential,
-        tuning_n=settings.tuning_n,
-    )
+    adjusted = _compare(result.control, result.treatment, spec)  # Welch's t, as compare_means
     adjusted = dataclasses.replace(
         adjusted,
         method=unadjusted.method,
         control=unadjusted.control,
         treatment=unadjusted.treatment,
     )
-    summary = CupedSummary(result.theta, result.variance_reduction, coverage)
-    return adjusted, summary
+    return adjusted, CupedSummary(result.theta, result.variance_reduction, coverage)
 
 
 def corrected(
-    results: Sequence[MetricResult], settings: Settings, specs: Mapping[str, MetricSpec]
+    results: Sequence[MetricResult], spec: AnalysisSpec, metrics: Mapping[str, MetricSpec]
 ) -> tuple[MetricResult, ...]:
     """Adjusted p-values over the tested metrics; non-inferiority tests for guardrails.
 
@@ -153,20 +121,20 @@ def corrected(
         for i, r in enumerate(results)
         if not r.guardrail and r.error is None
     }
-    adjusted = adjust_p_values(family, method=correction_method(settings.correction))
+    adjusted = adjust_p_values(family, method=spec.correction)
     out = []
     for i, r in enumerate(results):
         if r.guardrail:
             test = non_inferiority_test(
                 r.comparison.relative,
-                margin=specs[r.metric].margin or 0.0,
+                margin=metrics[r.metric].margin or 0.0,
                 direction=r.direction,
-                alpha=settings.alpha,
+                alpha=spec.alpha,
             )
             out.append(dataclasses.replace(r, non_inferiority=test))
         elif i in adjusted and np.isfinite(adjusted[i]):
             p = adjusted[i]
-            out.append(dataclasses.replace(r, p_value_adjusted=p, significant=p < settings.alpha))
+            out.append(dataclasses.replace(r, p_value_adjusted=p, significant=p < spec.alpha))
         else:
             out.append(r)
     return tuple(out)

@@ -13,9 +13,9 @@ Two kinds of trouble, two mechanisms (as in GrowthBook gbstats):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from enum import StrEnum
-from typing import Any
+
+from experiments.errors import CodedError
 
 
 class ErrorCode(StrEnum):
@@ -38,30 +38,14 @@ class StatError(StrEnum):
     ZERO_EFFECT = "zero_effect"
 
 
-class AnalysisError(Exception):
+class AnalysisError(CodedError[ErrorCode]):
     """Base of every error raised by `analysis/`.
 
     `context` holds machine-readable detail (the metric, the cohort, the
     offending value) that the HTTP layer returns as it is.
     """
 
-    code: ErrorCode = ErrorCode.INVALID_INPUT
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        code: ErrorCode | None = None,
-        context: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        if code is not None:
-            self.code = code
-        self.context: dict[str, Any] = dict(context or {})
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"code": str(self.code), "message": self.message, "context": self.context}
+    code = ErrorCode.INVALID_INPUT
 
 
 # Below about 2e-16 the two-sided level 1 - alpha/2 rounds to 1.0 and its normal

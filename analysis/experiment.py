@@ -1,14 +1,17 @@
 """`analyze`: the one-row-per-session DataFrame in, an `ExperimentResult` out.
 
-The orchestration, period by period (see `analysis.periods`):
+Two steps. `analysis.frame_stats.experiment_stats` reads the frame once into
+statistics objects per period, segment, metric and cohort (the only step
+that reads pandas); `experiment_result` computes from those alone, period by
+period (see `analysis.periods`):
 
 1. health: sample-ratio mismatch against the split's weights (over units:
    tenants when the split buckets tenants), small cohorts, and whether the
    cohorts differ in their mix of regions (and tenants, when sessions are
-   the unit);
-2. statistics per cohort and metric (`analysis.cohorts`), comparisons
-   against the control (`analysis.effects`), segments with heterogeneity
-   (`analysis.segments`), a recommendation per segment (`analysis.recommend`).
+   the unit) (`analysis.split_health`);
+2. comparisons against the control (`analysis.effects`), segments with
+   heterogeneity (`analysis.segments`), a recommendation per segment
+   (`analysis.recommend`).
 
 Sessions routed by a rule, the default or a fallback are counted in
 `excluded`; pre-period sessions only feed the CUPED covariates.
@@ -16,132 +19,72 @@ Sessions routed by a rule, the default or a fallback are counted in
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
-
-import pandas as pd
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from analysis import columns as col
-from analysis.cohorts import cohort_samples, cohort_summaries, pre_period_covariates
-from analysis.effects import correction_method, metric_results
-from analysis.errors import AnalysisError, ErrorCode, StatError, check_alpha
-from analysis.metric_specs import MetricSpec, metric_spec, metric_specs
-from analysis.periods import Period, split_periods
-from analysis.recommend import Decision, flag_document, recommend
-from analysis.report import (
-    Excluded,
+from analysis.effects import metric_results
+from analysis.errors import AnalysisError, ErrorCode, StatError
+from analysis.experiment_stats import ExperimentStats, PeriodStats
+from analysis.frame_stats import experiment_stats
+from analysis.periods import Period
+from analysis.recommend import Recommender
+from analysis.results import (
     ExperimentResult,
     HeterogeneityResult,
+    MetricResult,
     Notice,
     NoticeKind,
     PeriodResult,
+    Recommendation,
     SegmentResult,
-    Settings,
 )
-from analysis.segments import SegmentInput, segment_results
-from analysis.sequential import DEFAULT_TUNING_N
+from analysis.segments import segment_results
+from analysis.spec import AnalysisSpec, PeriodMode
 from analysis.split_health import split_health, unit_of
-from experiments.flags.model import FlagDefinition
 
-_DROPPED = (
-    ("duplicate_assignments", "repeated assignment events"),
-    ("duplicate_outcomes", "duplicate outcome events"),
-    (
-        "orphan_outcomes",
-        "outcome events of sessions not in the frame (other flags, or before `since`)",
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from experiments.flags.model import FlagDefinition
+
+_DROPPED = {
+    "duplicate_assignments": "repeated assignment events",
+    "duplicate_outcomes": "duplicate outcome events",
+    "orphan_outcomes": (
+        "outcome events of sessions not in the frame (other flags, or before `since`)"
     ),
-)
+}
 
 
 def analyze(
     df: pd.DataFrame,
+    spec: AnalysisSpec | None = None,
     *,
-    control: str | None = None,
-    metrics: Iterable[Any] | None = None,
-    alpha: float = 0.05,
-    sequential: bool = False,
-    tuning_n: float = DEFAULT_TUNING_N,
-    correction: str = "holm",
-    segment_by: str | Sequence[str] | None = None,
-    cuped: bool = False,
-    period: str = "split",
-    power: float = 0.8,
     flag: Mapping[str, Any] | FlagDefinition | None = None,
+    **options: Any,
 ) -> ExperimentResult:
-    """Analyse the sessions of one flag (a frame of `load_sessions`).
+    """Analyse the sessions of one flag (a frame of `load_sessions`) as `spec` says.
 
-    `control`: default the flag's metadata `control`, else the split's first
-    variant. `metrics`: registry entries or names (default: the metrics of
-    `df.attrs["metrics"]` that have data). `correction`: `holm` or `bh`.
-    `segment_by`: columns to break effects down by (`region`, `tenant_id`,
-    or any column added to the frame). `period`: `split` (each weighting and
-    flag version apart), `latest` or `pooled`. `flag`: the flagd definition
-    (default `df.attrs["flag"]`), for the control and the targeting changes.
-    Wrong arguments raise `AnalysisError`; data that cannot support a
-    statistic gives results whose `error` says why.
+    `options` are fields of `AnalysisSpec` (`segment_by="region"`,
+    `cuped=True`, ...), applied over `spec` (default `AnalysisSpec()`).
+    `flag`: the flagd definition (default `df.attrs["flag"]`), for the control
+    and the targeting changes. Wrong arguments raise `AnalysisError`; data
+    that cannot support a statistic gives results whose `error` says why.
     """
-    _check(df, alpha, power, tuning_n, correction)
-    attrs = df.attrs
-    flag = flag_document(flag if flag is not None else attrs.get("flag"))
-    segments = (segment_by,) if isinstance(segment_by, str) else tuple(segment_by or ())
-    settings = Settings(alpha, correction, sequential, tuning_n, cuped, period, segments, power)
-    specs = _metrics(df, metrics)
-    routing = df[col.ROUTING].astype(object).to_numpy()
-    rows = df[routing == col.Routing.SPLIT.value]
-    periods = split_periods(rows, period)
-    excluded = _excluded(df, routing)
-    notices = _notices(df, periods, excluded, settings)
-    flag_key = attrs.get("flag_key") or (flag or {}).get("key")
-    if not periods:
-        return ExperimentResult(flag_key, settings, specs, (), excluded, notices, StatError.NO_DATA)
-    chosen = _control(control, flag, [p for p, _ in periods])
-    pre = df[routing == col.Routing.PRE_PERIOD.value]
-    context = _Context(settings, specs, pre, flag, flag_key)
-    results = tuple(context.period(rows[mask], p, chosen) for p, mask in periods)
-    return ExperimentResult(flag_key, settings, specs, results, excluded, notices)
+    spec = (spec or AnalysisSpec()).replace(**options)
+    return experiment_result(experiment_stats(df, spec, flag), spec)
 
 
-def _check(df: pd.DataFrame, alpha: float, power: float, tuning_n: float, correction: str) -> None:
-    missing = [name for name in col.REQUIRED_COLUMNS if name not in df]
-    if missing:
-        raise AnalysisError(
-            f"the frame lacks the columns {missing} (see analysis.columns)",
-            context={"missing": missing},
-        )
-    check_alpha(alpha)
-    check_alpha(power, "power")
-    correction_method(correction)
-    if not tuning_n > 0:
-        raise AnalysisError("tuning_n must be positive", context={"tuning_n": tuning_n})
-
-
-def _metrics(df: pd.DataFrame, metrics: Iterable[Any] | None) -> tuple[MetricSpec, ...]:
-    known = {m["name"]: m for m in df.attrs.get("metrics", [])}
-    if metrics is None:
-        routing = df[col.ROUTING].astype(object).to_numpy() == col.Routing.SPLIT.value
-        return metric_specs(
-            spec
-            for spec in map(metric_spec, known.values())
-            if spec.name in df and df.loc[routing, spec.name].notna().any()
-        )
-    specs = metric_specs(_named(m, known) for m in metrics)
-    absent = [spec.name for spec in specs if spec.name not in df]
-    if absent:
-        raise AnalysisError(f"no column for the metrics {absent}", context={"metrics": absent})
-    return specs
-
-
-def _named(metric: Any, known: Mapping[str, Any]) -> Any:
-    if not isinstance(metric, str):
-        return metric
-    if metric in known:
-        return known[metric]
-    from experiments.metrics import load_default_registry
-
-    entry = load_default_registry().get(metric)
-    if entry is None:
-        raise AnalysisError(f"unknown metric {metric!r}", context={"metric": metric})
-    return entry
+def experiment_result(stats: ExperimentStats, spec: AnalysisSpec) -> ExperimentResult:
+    """The result of the statistics `stats` (`analysis.frame_stats.experiment_stats`)."""
+    notices = _notices(stats, spec)
+    head = (stats.flag_key, spec, stats.metrics)
+    if not stats.periods:
+        return ExperimentResult(*head, (), stats.excluded, notices, StatError.NO_DATA)
+    control = _control(spec.control, stats.flag, [p.period for p in stats.periods])
+    periods = tuple(_period_result(p, control, spec, stats) for p in stats.periods)
+    return ExperimentResult(*head, periods, stats.excluded, notices)
 
 
 def _control(
@@ -161,48 +104,65 @@ def _control(
     return control
 
 
-def _excluded(df: pd.DataFrame, routing: Any) -> tuple[Excluded, ...]:
-    outside = (routing == col.Routing.STATIC.value) | (routing == col.Routing.FALLBACK.value)
-    part = df.loc[outside, [col.ROUTING, col.REASON, col.COHORT]].astype(object)
-    counts = part.fillna({col.COHORT: ""}).value_counts(sort=False)
-    return tuple(
-        Excluded(str(r), str(reason), str(variant) or None, int(n))
-        for (r, reason, variant), n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+def _period_result(
+    stats: PeriodStats, control: str | None, spec: AnalysisSpec, experiment: ExperimentStats
+) -> PeriodResult:
+    period, variants = stats.period, list(stats.period.variants)
+    ctl = control if control in variants else variants[0]
+    health = split_health(stats.counts, period, stats.unit)
+    comparisons = metric_results(stats.arms, ctl, variants, spec, coverage=stats.coverage)
+    segments, heterogeneity = _segments(stats, ctl, spec)
+    recommender = Recommender(
+        ctl, variants, health.srm.flagged, spec.power, experiment.flag, experiment.flag_key,
+        period.split_id,
+    )  # fmt: skip
+    recommendations = _recommendations(recommender, period, comparisons, segments)
+    no_control = any(by_cohort[ctl].stats.n == 0 for by_cohort in stats.arms.values())
+    return PeriodResult(
+        period, stats.unit, ctl, health, stats.cohorts, comparisons, segments, heterogeneity,
+        recommendations, StatError.NO_DATA if no_control else None,
+    )  # fmt: skip
+
+
+def _segments(
+    stats: PeriodStats, control: str, spec: AnalysisSpec
+) -> tuple[tuple[SegmentResult, ...], tuple[HeterogeneityResult, ...]]:
+    """Every segmentation's levels and their heterogeneity, in the order asked for."""
+    variants = stats.period.variants
+    found = [
+        segment_results(segmentation, control, variants, spec, coverage=stats.coverage)
+        for segmentation in stats.segmentations
+    ]
+    return tuple(s for levels, _ in found for s in levels), tuple(q for _, qs in found for q in qs)
+
+
+def _recommendations(
+    recommender: Recommender,
+    period: Period,
+    comparisons: Sequence[MetricResult],
+    segments: Sequence[SegmentResult],
+) -> tuple[Recommendation, ...]:
+    """The whole period's recommendation, then each segment's, at the period's daily rate."""
+    days = period.days
+    overall = recommender.recommend(
+        comparisons, segment=None, sessions_per_day=period.sessions / days
+    )
+    return overall, *(
+        recommender.recommend(
+            s.comparisons, segment=(s.attribute, s.level), sessions_per_day=s.sessions / days
+        )
+        for s in segments
     )
 
 
-def _notices(
-    df: pd.DataFrame,
-    periods: Sequence[tuple[Period, Any]],
-    excluded: Sequence[Excluded],
-    settings: Settings,
-) -> tuple[Notice, ...]:
-    notices = []
-    if not periods:
-        notices.append(
-            Notice(NoticeKind.NO_SPLIT, "no session was randomised by a split of this flag")
-        )
-    elif len(periods) > 1 or settings.period == "latest":
-        configs = "; ".join(
-            f"period {p.label}: {dict(p.weights)}, version {'/'.join(p.flag_versions)}, "
-            f"{p.start} to {p.end}"
-            for p, _ in periods
-        )
-        notices.append(Notice(NoticeKind.PERIODS, f"the split changed; analysed apart: {configs}"))
-    if any(p.configurations > 1 for p, _ in periods):
-        notices.append(
-            Notice(
-                NoticeKind.POOLED_PERIODS,
-                "periods with different weights or flag versions are pooled: a drift of the "
-                "metrics over time can bias the comparison",
-            )
-        )
-    clustered = sorted({p.bucket_unit for p, _ in periods} - col.SESSION_UNITS)
+def _notices(stats: ExperimentStats, spec: AnalysisSpec) -> tuple[Notice, ...]:
+    periods = [p.period for p in stats.periods]
+    notices = [*_period_notices(periods, spec)]
+    clustered = sorted({p.bucket_unit for p in periods} - col.SESSION_UNITS)
     if clustered:
-        message = unit_of(clustered[0]).description
-        notices.append(Notice(NoticeKind.CLUSTERED_UNIT, message))
-    if excluded:
-        total = sum(e.sessions for e in excluded)
+        notices.append(Notice(NoticeKind.CLUSTERED_UNIT, unit_of(clustered[0]).description))
+    if stats.excluded:
+        total = sum(e.sessions for e in stats.excluded)
         notices.append(
             Notice(
                 NoticeKind.EXCLUDED_SESSIONS,
@@ -210,72 +170,30 @@ def _notices(
                 "not by the split: they are left out of the cohorts (see `excluded`)",
             )
         )
-    dropped = [f"{n:,} {label}" for key, label in _DROPPED if (n := int(df.attrs.get(key, 0) or 0))]
+    dropped = [f"{n:,} {_DROPPED[key]}" for key, n in stats.dropped.items() if n]
     if dropped:
         text = "left out while loading: " + ", ".join(dropped)
         notices.append(Notice(NoticeKind.DROPPED_EVENTS, text))
     return tuple(notices)
 
 
-class _Context:
-    """What every period's analysis shares."""
-
-    def __init__(
-        self,
-        settings: Settings,
-        specs: Sequence[MetricSpec],
-        pre: pd.DataFrame,
-        flag: Mapping[str, Any] | None,
-        flag_key: str | None,
-    ) -> None:
-        self.settings, self.specs, self.pre = settings, specs, pre
-        self.flag, self.flag_key = flag, flag_key
-
-    def period(self, part: pd.DataFrame, period: Period, control: str | None) -> PeriodResult:
-        variants = list(period.variants)
-        ctl = control if control in variants else variants[0]
-        unit = unit_of(period.bucket_unit)
-        cluster = None
-        if unit.clustered:
-            cluster = col.UNIT_ID if col.UNIT_ID in part else col.TENANT_ID
-        covariates, coverage = None, None
-        if self.settings.cuped:
-            covariates, coverage = pre_period_covariates(self.pre, part, self.specs)
-        samples = cohort_samples(part, self.specs, variants, cluster=cluster, covariates=covariates)
-        health = split_health(part, period, unit, cluster)
-        shared = SegmentInput(
-            self.specs, ctl, variants, self.settings, cluster, covariates, coverage
+def _period_notices(periods: Sequence[Period], spec: AnalysisSpec) -> list[Notice]:
+    if not periods:
+        return [Notice(NoticeKind.NO_SPLIT, "no session was randomised by a split of this flag")]
+    notices = []
+    if len(periods) > 1 or spec.period is PeriodMode.LATEST:
+        configs = "; ".join(
+            f"period {p.label}: {dict(p.weights)}, version {'/'.join(p.flag_versions)}, "
+            f"{p.start} to {p.end}"
+            for p in periods
         )
-        comparisons = metric_results(
-            samples, self.specs, ctl, variants, self.settings, coverage=coverage
+        notices.append(Notice(NoticeKind.PERIODS, f"the split changed; analysed apart: {configs}"))
+    if any(p.configurations > 1 for p in periods):
+        notices.append(
+            Notice(
+                NoticeKind.POOLED_PERIODS,
+                "periods with different weights or flag versions are pooled: a drift of the "
+                "metrics over time can bias the comparison",
+            )
         )
-        segments: list[SegmentResult] = []
-        heterogeneity: list[HeterogeneityResult] = []
-        for attribute in self.settings.segment_by:
-            found, q = segment_results(part, attribute, shared)
-            segments.extend(found)
-            heterogeneity.extend(q)
-        decide = Decision(
-            control=ctl,
-            variants=variants,
-            srm_flagged=health.srm.flagged,
-            power=self.settings.power,
-            flag=self.flag,
-            flag_key=self.flag_key,
-            split_id=period.split_id,
-        )
-        days = period.days
-        recommendations = (
-            recommend(comparisons, decide, segment=None, sessions_per_day=period.sessions / days),
-            *(
-                recommend(s.comparisons, decide, segment=(s.attribute, s.level),
-                          sessions_per_day=s.sessions / days)
-                for s in segments
-            ),
-        )  # fmt: skip
-        control_samples = [by_cohort[ctl] for by_cohort in samples.values()]
-        error = StatError.NO_DATA if any(s.stats.n == 0 for s in control_samples) else None
-        return PeriodResult(
-            period, unit, ctl, health, cohort_summaries(samples), comparisons,
-            tuple(segments), tuple(heterogeneity), recommendations, error,
-        )  # fmt: skip
+    return notices

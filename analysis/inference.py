@@ -112,8 +112,9 @@ def t_sf(x: float, df: float) -> float:
     """Survival function of Student's t (`df = inf`: normal), as `scipy.stats.t.sf`.
 
     Evaluated as the lower tail at `-x` by the `scipy.special` ufunc, which
-    keeps full relative precision far in the tail and is ~50x faster than
-    the `scipy.stats` distribution object.
+    keeps full relative precision far in the tail and costs far less per call
+    than the `scipy.stats` distribution object (`analyze` in
+    `bench/bench_analysis.py`; figures in the README).
     """
     return float(special.stdtr(df, -x))
 

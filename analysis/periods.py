@@ -4,32 +4,26 @@ Only sessions randomised by the same split with the same weights are
 comparable: when the weights change, the share of each cohort changes over
 time, and any drift of the metrics over time then biases a pooled
 comparison (Simpson's paradox). A new flag version may change who is
-eligible. So by default (`how="split"`) every distinct (split id, weights,
-flag version) is analysed on its own, numbered in the order of its first
-session; `"latest"` keeps only the latest of them; `"pooled"` pools every
+eligible. So by default (`PeriodMode.SPLIT`) every distinct (split id,
+weights, flag version) is analysed on its own, numbered in the order of its
+first session; `LATEST` keeps only the latest of them; `POOLED` pools every
 configuration of a split (with a notice), its expected cohort shares being
-the session-weighted average of the configured ones.
+the session-weighted average of the configured ones. The grouping of the
+sessions is `analysis.frame_periods`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum
+from datetime import datetime
 
-import numpy as np
 import orjson
-import pandas as pd
-from numpy.typing import NDArray
 
-from analysis import columns as col
-from analysis.errors import AnalysisError
+OVERALL = "all"
+"""The segment label of a whole period."""
 
-
-class PeriodMode(StrEnum):
-    SPLIT = "split"
-    LATEST = "latest"
-    POOLED = "pooled"
+Weights = tuple[tuple[str, float], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +37,7 @@ class Period:
 
     label: str
     split_id: str
-    weights: tuple[tuple[str, float], ...]
+    weights: Weights
     flag_versions: tuple[str, ...]
     bucket_unit: str
     start: str
@@ -58,71 +52,16 @@ class Period:
     @property
     def days(self) -> float:
         """Length in days (at least one hour, so that rates stay finite)."""
-        seconds = float((pd.Timestamp(self.end) - pd.Timestamp(self.start)).total_seconds())
-        return max(seconds, 3600.0) / 86400.0
+        elapsed = datetime.fromisoformat(self.end) - datetime.fromisoformat(self.start)
+        return max(elapsed.total_seconds(), 3600.0) / 86400.0
 
 
-def parse_weights(text: str) -> tuple[tuple[str, float], ...]:
+def parse_weights(text: str) -> Weights:
     """`{"a":50,"b":50}` -> `(("a", 50.0), ("b", 50.0))`, in declaration order."""
     return tuple((str(k), float(v)) for k, v in orjson.loads(text).items())
 
 
-def split_periods(
-    rows: pd.DataFrame, how: str | PeriodMode
-) -> list[tuple[Period, NDArray[np.bool_]]]:
-    """The periods of the split-routed `rows`, each with its row mask, oldest first."""
-    try:
-        mode = PeriodMode(how)
-    except ValueError:
-        raise AnalysisError(
-            f"period must be one of {[m.value for m in PeriodMode]}, got {how!r}",
-            context={"period": how},
-        ) from None
-    if rows.empty:
-        return []
-    keys = [col.SPLIT_ID] if mode is PeriodMode.POOLED else [col.SPLIT_ID, col.SPLIT_WEIGHTS]
-    if mode is not PeriodMode.POOLED and col.FLAG_VERSION in rows:
-        keys.append(col.FLAG_VERSION)
-    group = rows.groupby(keys, sort=False, observed=True, dropna=False).ngroup().to_numpy()
-    firsts = rows[col.TS].groupby(group).min()
-    order = firsts.sort_values(kind="stable").index.to_numpy()
-    periods = [_period(rows, group == g, str(i + 1)) for i, g in enumerate(order)]
-    return periods[-1:] if mode is PeriodMode.LATEST else periods
-
-
-def _period(
-    rows: pd.DataFrame, mask: NDArray[np.bool_], label: str
-) -> tuple[Period, NDArray[np.bool_]]:
-    part = rows[mask]
-    configs = part.groupby(
-        [part[col.SPLIT_WEIGHTS].astype(object), _versions(part)], sort=False, observed=True
-    ).size()
-    weights = _pooled_weights([(parse_weights(w), int(n)) for (w, _), n in configs.items()])
-    ts = part[col.TS]
-    unit = part[col.BUCKET_UNIT].iloc[0] if col.BUCKET_UNIT in part else None
-    period = Period(
-        label=label,
-        split_id=str(part[col.SPLIT_ID].iloc[0]),
-        weights=weights,
-        flag_versions=tuple(sorted({str(v) for _, v in configs.index})),
-        bucket_unit=str(unit) if isinstance(unit, str) else "targetingKey",
-        start=ts.min().isoformat(),
-        end=ts.max().isoformat(),
-        sessions=int(mask.sum()),
-        configurations=len(configs),
-    )
-    return period, mask
-
-
-def _versions(part: pd.DataFrame) -> pd.Series:
-    if col.FLAG_VERSION in part:
-        return part[col.FLAG_VERSION].astype(object).fillna("")
-    return pd.Series("", index=part.index)
-
-
-def _pooled_weights(
-    configs: Sequence[tuple[tuple[tuple[str, float], ...], int]],
-) -> tuple[tuple[str, float], ...]:
+def pooled_weights(configs: Sequence[tuple[Weights, int]]) -> Weights:
     """The configured weights, or with several configurations the session-weighted shares (%)."""
     if len(configs) == 1:
         return configs[0][0]

@@ -7,9 +7,11 @@ its width, divided by 2 z, estimates the quantile's standard error without a
 density estimate. Two cohorts are independent, so the effect's variance is
 the sum of theirs (absolute) or the delta method (relative).
 
-Quantiles are not functions of sufficient statistics: these functions take
-the raw values of one cohort as a 1-D array and read the needed order
-statistics with one `np.partition` call.
+Quantiles are not functions of sufficient statistics: `quantile_estimates`
+takes the raw values of one cohort as a 1-D array and reads the needed order
+statistics with one `np.partition` call; `quantile_effect` compares two
+cohorts' estimates (as gbstats' quantile statistics: estimate and interval
+per cohort).
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ from analysis.errors import AnalysisError, StatError, check_alpha
 from analysis.inference import EffectEstimate, estimate_effect
 
 DEFAULT_QUANTILES = (0.5, 0.95, 0.99)
+"""The quantiles a cohort summary describes."""
+EFFECT_QUANTILES = (0.5, 0.95)
+"""The quantiles whose effects a comparison reports."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +112,13 @@ def compare_quantiles(
 ) -> QuantileComparison:
     """Effect of treatment on the q-quantile: absolute and relative, normal intervals."""
     c = quantile_estimate(control, q, alpha=alpha)
-    t = quantile_estimate(treatment, q, alpha=alpha)
+    return quantile_effect(c, quantile_estimate(treatment, q, alpha=alpha), alpha=alpha)
+
+
+def quantile_effect(
+    c: QuantileEstimate, t: QuantileEstimate, *, alpha: float = 0.05
+) -> QuantileComparison:
+    """The effect at one quantile from each cohort's estimate of it (the same `q` and `alpha`)."""
     n, error = c.n + t.n, c.error or t.error
     absolute = estimate_effect(
         t.estimate - c.estimate, c.std_error**2 + t.std_error**2,
@@ -122,4 +133,4 @@ def compare_quantiles(
         rel_var = t.std_error**2 / c.estimate**2 + t.estimate**2 * c.std_error**2 / c.estimate**4
         ratio = t.estimate / c.estimate - 1
         relative = estimate_effect(ratio, rel_var, relative=True, n=n, alpha=alpha)
-    return QuantileComparison(q, c, t, absolute, relative)
+    return QuantileComparison(c.q, c, t, absolute, relative)

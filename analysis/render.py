@@ -1,14 +1,27 @@
-"""An `ExperimentResult` as tidy pandas frames and as a terminal table."""
+"""An `ExperimentResult` as tidy pandas frames and as a terminal table.
+
+`ExperimentResult.to_frame()` and `to_text()` call these; this module reads
+the result types only for their annotations, so that `analysis.results`
+(which holds them) and this module do not import each other.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from analysis.report import OVERALL, ExperimentResult, MetricResult, PeriodResult
+from analysis.periods import OVERALL
+
+if TYPE_CHECKING:
+    from analysis.results import (
+        ExperimentResult,
+        HeterogeneityResult,
+        MetricResult,
+        PeriodResult,
+    )
 
 COMPARISON_COLUMNS = (
     "period", "segment", "level", "metric", "variant", "control", "method", "guardrail",
@@ -46,30 +59,33 @@ def _comparison_rows(p: PeriodResult) -> Iterable[dict[str, Any]]:
             yield _comparison_row(label, s.attribute, s.level, r)
 
 
+def _cohort_rows(p: PeriodResult) -> Iterable[dict[str, Any]]:
+    for c in p.cohorts:
+        yield {
+            "period": p.period.label,
+            **_fields(c),
+            "error": None if c.error is None else str(c.error),
+        }
+
+
+def _recommendation_rows(p: PeriodResult) -> Iterable[dict[str, Any]]:
+    for r in p.recommendations:
+        yield {"period": p.period.label, **_fields(r), "action": str(r.action)}
+
+
+_ROWS = {
+    "comparisons": (_comparison_rows, list(COMPARISON_COLUMNS)),
+    "cohorts": (_cohort_rows, None),
+    "recommendations": (_recommendation_rows, None),
+}
+
+
 def frame_of(result: ExperimentResult, kind: str) -> pd.DataFrame:
     """`comparisons`, `cohorts` or `recommendations` as a tidy DataFrame."""
-    if kind == "comparisons":
-        rows = [row for p in result.periods for row in _comparison_rows(p)]
-        return pd.DataFrame(rows, columns=list(COMPARISON_COLUMNS))
-    if kind == "cohorts":
-        rows = [
-            {
-                "period": p.period.label,
-                **_fields(c),
-                "error": None if c.error is None else str(c.error),
-            }
-            for p in result.periods
-            for c in p.cohorts
-        ]
-        return pd.DataFrame(rows)
-    if kind == "recommendations":
-        rows = [
-            {"period": p.period.label, **_fields(r), "action": str(r.action)}
-            for p in result.periods
-            for r in p.recommendations
-        ]
-        return pd.DataFrame(rows)
-    raise ValueError(f"kind must be comparisons, cohorts or recommendations, got {kind!r}")
+    if kind not in _ROWS:
+        raise ValueError(f"kind must be comparisons, cohorts or recommendations, got {kind!r}")
+    rows_of, columns = _ROWS[kind]
+    return pd.DataFrame([row for p in result.periods for row in rows_of(p)], columns=columns)
 
 
 def _fields(obj: Any) -> dict[str, Any]:
@@ -124,6 +140,20 @@ def render_text(result: ExperimentResult) -> str:
     return "\n".join(out) + "\n"
 
 
+_COHORT_HEADER = ["metric", "cohort", "n", "mean", "std", "p50", "p95", "p99"]
+_EFFECT_HEADER = [
+    "metric",
+    "variant",
+    "effect",
+    "relative",
+    "95% CI",
+    "p",
+    "p adj",
+    "verdict",
+    "error",
+]
+
+
 def _period_lines(p: PeriodResult) -> list[str]:
     per = p.period
     out = [
@@ -133,27 +163,19 @@ def _period_lines(p: PeriodResult) -> list[str]:
         f"control: {p.control}; SRM p = {_num(p.health.srm.p_value, '.3g')}",
     ]
     out += [f"warning: {w.message}" for w in p.health.warnings]
-    cohort_rows = [
-        [
-            c.metric,
-            c.cohort,
-            f"{c.n:,}",
-            _num(c.mean),
-            _num(c.std),
-            _num(c.p50),
-            _num(c.p95),
-            _num(c.p99),
-        ]
+    cohorts = [
+        [c.metric, c.cohort, f"{c.n:,}", *map(_num, (c.mean, c.std, c.p50, c.p95, c.p99))]
         for c in p.cohorts
     ]
-    out += ["", *_table(["metric", "cohort", "n", "mean", "std", "p50", "p95", "p99"], cohort_rows)]
-    header = ["metric", "variant", "effect", "relative", "95% CI", "p", "p adj", "verdict", "error"]
-    out += ["", *_table(header, [_effect_cells(r) for r in p.comparisons])]
-    for q in p.heterogeneity:
-        h = q.heterogeneity
-        out.append(
-            f"heterogeneity by {q.attribute}, {q.metric}, {q.variant}: Q = {_num(h.q, '.3g')}, "
-            f"p = {_num(h.p_value, '.3g')}, I2 = {_num(h.i_squared, '.0%')}"
-        )
-    out += ["", *[f"[{r.segment}] {r.action}: {r.message}" for r in p.recommendations]]
-    return out
+    out += ["", *_table(_COHORT_HEADER, cohorts)]
+    out += ["", *_table(_EFFECT_HEADER, [_effect_cells(r) for r in p.comparisons])]
+    out += [_heterogeneity_line(q) for q in p.heterogeneity]
+    return [*out, "", *[f"[{r.segment}] {r.action}: {r.message}" for r in p.recommendations]]
+
+
+def _heterogeneity_line(q: HeterogeneityResult) -> str:
+    h = q.heterogeneity
+    return (
+        f"heterogeneity by {q.attribute}, {q.metric}, {q.variant}: Q = {_num(h.q, '.3g')}, "
+        f"p = {_num(h.p_value, '.3g')}, I2 = {_num(h.i_squared, '.0%')}"
+    )

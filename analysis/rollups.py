@@ -21,8 +21,8 @@ session; two events are the same when they have the same session and the
 same 64-bit hash of the event id (`outcome_reader.stable_hashes`, the same in
 every process that reads a part of the streams; a false match needs two
 distinct ids of one session to collide, about 1 in 10^19 for ids not built to
-collide). Keeping hashes instead of the id strings saves about 300 MB at
-3,000,000 events.
+collide). Hashes instead of the id strings keep down the peak memory that
+`bench/bench_analysis.py` reports (figures in the README).
 """
 
 from __future__ import annotations

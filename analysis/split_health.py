@@ -3,26 +3,17 @@
 When the split buckets something else than the session (a tenant), the
 split assigns units: the sample-ratio test counts units, small-sample
 warnings count units (fewer than 20 per cohort), and only the region mix is
-compared (a tenant is in one cohort by construction).
+compared (a tenant is in one cohort by construction). The counts come from
+`analysis.frame_stats` as `SplitCounts`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-import numpy as np
-import pandas as pd
-
 from analysis import columns as col
-from analysis.health import (
-    MIN_SESSIONS,
-    BalanceResult,
-    balance_test,
-    small_sample_warnings,
-    srm_test,
-)
+from analysis.experiment_stats import SplitCounts
+from analysis.health import MIN_SESSIONS, balance_test, small_sample_warnings, srm_test
 from analysis.periods import Period
-from analysis.report import Health, Unit
+from analysis.results import Health, Unit
 
 MIN_CLUSTERS = 20
 
@@ -43,35 +34,12 @@ def unit_of(bucket_unit: str) -> Unit:
     )
 
 
-def split_health(part: pd.DataFrame, period: Period, unit: Unit, cluster: str | None) -> Health:
-    """SRM, small-sample warnings and balance of one period (`cluster`: the unit column)."""
-    variants = list(period.variants)
-    cohort = pd.Categorical(part[col.COHORT].astype(object), categories=variants).codes
-    cohort = cohort[cohort >= 0].astype(np.int64)
-    if cluster is not None:  # one count per unit: the split assigns units, not sessions
-        units = pd.factorize(part[cluster])[0][part[col.COHORT].isin(variants).to_numpy()]
-        cohort = np.unique(units.astype(np.int64) * len(variants) + cohort) % len(variants)
-    observed = np.bincount(cohort, minlength=len(variants)).tolist()
-    srm = srm_test(observed, [w for _, w in period.weights])
+def split_health(counts: SplitCounts, period: Period, unit: Unit) -> Health:
+    """SRM, small-sample warnings and balance of one period."""
+    srm = srm_test(counts.observed, [w for _, w in period.weights])
     minimum = MIN_CLUSTERS if unit.clustered else MIN_SESSIONS
-    small = small_sample_warnings(dict(zip(variants, observed, strict=True)), minimum=minimum)
-    attributes = [col.REGION] if unit.clustered else [col.REGION, col.TENANT_ID]
-    balance = tuple(_balance(part, variants, a) for a in attributes if a in part)
+    sizes = dict(zip(period.variants, counts.observed, strict=True))
+    small = small_sample_warnings(sizes, minimum=minimum)
+    balance = tuple(balance_test(mix.counts, attribute=mix.attribute) for mix in counts.mix)
     warnings = [w for w in (srm.warning, *small, *(b.warning for b in balance)) if w is not None]
     return Health(srm, balance, tuple(warnings))
-
-
-def _balance(part: pd.DataFrame, variants: Sequence[str], attribute: str) -> BalanceResult:
-    """Cohort x attribute contingency table from integer codes (no crosstab)."""
-    cohort = pd.Categorical(part[col.COHORT].astype(object), categories=variants).codes
-    levels, names = pd.factorize(part[attribute].astype(object))
-    keep = (cohort >= 0) & (levels >= 0)
-    cells = np.bincount(
-        cohort[keep].astype(np.int64) * len(names) + levels[keep],
-        minlength=len(variants) * len(names),
-    ).reshape(len(variants), len(names))
-    counts = {
-        v: dict(zip(map(str, names), map(int, row), strict=True))
-        for v, row in zip(variants, cells, strict=True)
-    }
-    return balance_test(counts, attribute=attribute)

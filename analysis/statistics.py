@@ -8,14 +8,17 @@ those cases and return a result carrying a `StatError` instead.
 
 Every class exposes `n` (the number of independent units), `mean` and
 `variance` (the per-unit variance of the mean's linearisation, so that the
-variance of `mean` is `variance / n`): that is all `inference` needs.
+variance of `mean` is `variance / n`): that is all `inference` needs. The
+checks on creation and the pooling are `Sums`', written once for all of them
+(and for `analysis.variance.CupedStats`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, ClassVar, Protocol, Self
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -34,13 +37,37 @@ class MeanVariance(Protocol):
     def variance(self) -> float: ...
 
 
-def check_sums(n: int, **sums: float) -> None:
-    """Raise unless the count is non-negative and every sum is finite."""
-    if n < 0:
-        raise AnalysisError(f"a count cannot be negative, got n={n}", context={"n": n})
-    bad = {name: value for name, value in sums.items() if not math.isfinite(value)}
-    if bad:
-        raise AnalysisError(f"sufficient statistics must be finite, got {bad}", context=bad)
+class Sums:
+    """A frozen dataclass of counts and sums: checked on creation, pooled field by field with `+`.
+
+    `COUNTS` names the fields that count (non-negative); every other field is
+    a sum and must be finite.
+    """
+
+    __slots__ = ()
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
+    COUNTS: ClassVar[tuple[str, ...]] = ("n",)
+
+    def __post_init__(self) -> None:
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        for name in self.COUNTS:
+            if values[name] < 0:
+                raise AnalysisError(
+                    f"a count cannot be negative, got {name}={values[name]}",
+                    context={name: values[name]},
+                )
+        bad = {
+            name: value
+            for name, value in values.items()
+            if name not in self.COUNTS and not math.isfinite(value)
+        }
+        if bad:
+            raise AnalysisError(f"sufficient statistics must be finite, got {bad}", context=bad)
+
+    def __add__(self, other: Self) -> Self:
+        names = [f.name for f in dataclasses.fields(self)]
+        pooled = {name: getattr(self, name) + getattr(other, name) for name in names}
+        return dataclasses.replace(self, **pooled)
 
 
 def as_vector(values: ArrayLike, name: str) -> NDArray[np.float64]:
@@ -52,11 +79,25 @@ def as_vector(values: ArrayLike, name: str) -> NDArray[np.float64]:
 
 
 def sum_of_products(x: NDArray[np.float64], y: NDArray[np.float64]) -> float:
-    """`sum(x * y)` with numpy's pairwise summation, not BLAS `x @ y`: a BLAS dot
-    starts its thread pool, and on a busy two-core machine its spinning threads
-    made `analyze` three times slower (0.75 against 0.23 s at 100,000 sessions,
-    measured); the pairwise sum is also the more accurate of the two."""
+    """`sum(x * y)` with numpy's pairwise summation, not BLAS `x @ y`: a BLAS dot starts
+    a thread pool whose spinning threads slow `analyze` down on a busy machine
+    (`bench/bench_analysis.py`; figures in the README); the pairwise sum is also the
+    more accurate of the two."""
     return float(np.multiply(x, y).sum())
+
+
+def paired_sums(
+    a: NDArray[np.float64], b: NDArray[np.float64]
+) -> tuple[int, float, float, float, float, float]:
+    """n, sum(a), sum(b), sum(a^2), sum(b^2) and sum(a b) of two aligned vectors."""
+    return (
+        int(a.size),
+        float(a.sum()),
+        float(b.sum()),
+        sum_of_products(a, a),
+        sum_of_products(b, b),
+        sum_of_products(a, b),
+    )
 
 
 def _variance(n: int, total: float, total_squares: float) -> float:
@@ -72,15 +113,12 @@ def covariance(n: int, sum_x: float, sum_y: float, sum_xy: float) -> float:
 
 
 @dataclass(frozen=True, slots=True)
-class SampleStats:
+class SampleStats(Sums):
     """Count, sum and sum of squares of a per-session metric."""
 
     n: int
     sum: float
     sum_squares: float
-
-    def __post_init__(self) -> None:
-        check_sums(self.n, sum=self.sum, sum_squares=self.sum_squares)
 
     @classmethod
     def from_values(cls, values: ArrayLike) -> SampleStats:
@@ -99,21 +137,16 @@ class SampleStats:
     def std(self) -> float:
         return math.sqrt(self.variance)
 
-    def __add__(self, other: SampleStats) -> SampleStats:
-        return SampleStats(
-            self.n + other.n, self.sum + other.sum, self.sum_squares + other.sum_squares
-        )
-
 
 @dataclass(frozen=True, slots=True)
-class ProportionStats:
+class ProportionStats(Sums):
     """Sessions and successes of a 0/1 metric; variance p(1 - p) as in a z-test."""
 
     n: int
     successes: int
 
     def __post_init__(self) -> None:
-        check_sums(self.n)
+        Sums.__post_init__(self)
         if not 0 <= self.successes <= self.n:
             raise AnalysisError(
                 f"successes must lie in [0, n={self.n}], got {self.successes}",
@@ -139,12 +172,9 @@ class ProportionStats:
     def std(self) -> float:
         return math.sqrt(self.variance)
 
-    def __add__(self, other: ProportionStats) -> ProportionStats:
-        return ProportionStats(self.n + other.n, self.successes + other.successes)
-
 
 @dataclass(frozen=True, slots=True)
-class RatioStats:
+class RatioStats(Sums):
     """Per-unit sums of a numerator x and a denominator y, for the metric sum(x) / sum(y).
 
     Example: latency per turn, with x the session's summed turn latency and y
@@ -159,16 +189,6 @@ class RatioStats:
     sum_y2: float
     sum_xy: float
 
-    def __post_init__(self) -> None:
-        check_sums(
-            self.n,
-            sum_x=self.sum_x,
-            sum_y=self.sum_y,
-            sum_x2=self.sum_x2,
-            sum_y2=self.sum_y2,
-            sum_xy=self.sum_xy,
-        )
-
     @classmethod
     def from_values(cls, numerators: ArrayLike, denominators: ArrayLike) -> RatioStats:
         x, y = as_vector(numerators, "numerators"), as_vector(denominators, "denominators")
@@ -177,14 +197,7 @@ class RatioStats:
                 "numerators and denominators differ in length",
                 context={"numerators": x.size, "denominators": y.size},
             )
-        return cls(
-            int(x.size),
-            float(x.sum()),
-            float(y.sum()),
-            sum_of_products(x, x),
-            sum_of_products(y, y),
-            sum_of_products(x, y),
-        )
+        return cls(*paired_sums(x, y))
 
     @property
     def mean_x(self) -> float:
@@ -223,19 +236,9 @@ class RatioStats:
     def std(self) -> float:
         return math.sqrt(self.variance)
 
-    def __add__(self, other: RatioStats) -> RatioStats:
-        return RatioStats(
-            self.n + other.n,
-            self.sum_x + other.sum_x,
-            self.sum_y + other.sum_y,
-            self.sum_x2 + other.sum_x2,
-            self.sum_y2 + other.sum_y2,
-            self.sum_xy + other.sum_xy,
-        )
-
 
 @dataclass(frozen=True, slots=True)
-class ClusterStats:
+class ClusterStats(Sums):
     """A metric summed per cluster (tenant), for cluster-robust inference.
 
     Each cluster contributes x (the metric summed over its sessions or turns)
@@ -252,15 +255,7 @@ class ClusterStats:
     sum_y2: float
     sum_xy: float
 
-    def __post_init__(self) -> None:
-        check_sums(
-            min(self.n, self.n_units),
-            sum_x=self.sum_x,
-            sum_y=self.sum_y,
-            sum_x2=self.sum_x2,
-            sum_y2=self.sum_y2,
-            sum_xy=self.sum_xy,
-        )
+    COUNTS = ("n", "n_units")
 
     @classmethod
     def from_values(
@@ -301,8 +296,3 @@ class ClusterStats:
     @property
     def std(self) -> float:
         return math.sqrt(self.variance)
-
-    def __add__(self, other: ClusterStats) -> ClusterStats:
-        r = self.ratio + other.ratio
-        units = self.n_units + other.n_units
-        return ClusterStats(r.n, units, r.sum_x, r.sum_y, r.sum_x2, r.sum_y2, r.sum_xy)

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from numpy.typing import ArrayLike
 
 from analysis.errors import AnalysisError, StatError
-from analysis.statistics import SampleStats, as_vector, check_sums, covariance, sum_of_products
+from analysis.statistics import SampleStats, Sums, as_vector, covariance, paired_sums
 
 
 @dataclass(frozen=True, slots=True)
-class CupedStats:
+class CupedStats(Sums):
     """Per-unit sums of a metric y and its pre-period covariate x, poolable with `+`."""
 
     n: int
@@ -29,29 +29,12 @@ class CupedStats:
     sum_x2: float
     sum_xy: float
 
-    def __post_init__(self) -> None:
-        check_sums(
-            self.n,
-            sum_y=self.sum_y,
-            sum_x=self.sum_x,
-            sum_y2=self.sum_y2,
-            sum_x2=self.sum_x2,
-            sum_xy=self.sum_xy,
-        )
-
     @classmethod
     def from_values(cls, metric: ArrayLike, covariate: ArrayLike) -> CupedStats:
         y, x = as_vector(metric, "metric"), as_vector(covariate, "covariate")
         if y.shape != x.shape:
             raise AnalysisError("metric and covariate differ in length")
-        return cls(
-            int(y.size),
-            float(y.sum()),
-            float(x.sum()),
-            sum_of_products(y, y),
-            sum_of_products(x, x),
-            sum_of_products(x, y),
-        )
+        return cls(*paired_sums(y, x))
 
     @property
     def metric(self) -> SampleStats:
@@ -64,16 +47,6 @@ class CupedStats:
     @property
     def covariance(self) -> float:
         return covariance(self.n, self.sum_x, self.sum_y, self.sum_xy)
-
-    def __add__(self, other: CupedStats) -> CupedStats:
-        return CupedStats(
-            self.n + other.n,
-            self.sum_y + other.sum_y,
-            self.sum_x + other.sum_x,
-            self.sum_y2 + other.sum_y2,
-            self.sum_x2 + other.sum_x2,
-            self.sum_xy + other.sum_xy,
-        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,14 +2,18 @@
 
 Every error names the thing that is wrong; routing errors also carry the
 routing context (session, tenant, region, flag) so that a log line or an HTTP
-body is enough to reproduce the decision.
+body is enough to reproduce the decision. `CodedError` is the machinery
+(message, code, context, `to_dict`) that `ExperimentError` shares with
+`analysis.errors.AnalysisError`; each package keeps its own code enum.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+C = TypeVar("C", bound=StrEnum)
 
 
 class ErrorCode(StrEnum):
@@ -31,20 +35,21 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "rate_limited"
 
 
-class ExperimentError(Exception):
-    """Base of every error raised by `experiments/`.
+class CodedError(Exception, Generic[C]):
+    """An error with a machine-readable `code` (a `StrEnum`) and `context`.
 
-    `context` holds machine-readable detail (the routing context, the file and
-    path of a bad flag) that the HTTP layer returns as it is.
+    The shared machinery of the packages' own error bases (`ExperimentError`
+    here, `analysis.errors.AnalysisError`): each subclasses it with its own
+    code enum, and `service/` turns `to_dict()` into the HTTP error body.
     """
 
-    code: ErrorCode = ErrorCode.INVALID_INPUT
+    code: C
 
     def __init__(
         self,
         message: str,
         *,
-        code: ErrorCode | None = None,
+        code: C | None = None,
         context: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
@@ -55,6 +60,16 @@ class ExperimentError(Exception):
 
     def to_dict(self) -> dict[str, Any]:
         return {"code": str(self.code), "message": self.message, "context": self.context}
+
+
+class ExperimentError(CodedError[ErrorCode]):
+    """Base of every error raised by `experiments/`.
+
+    `context` holds machine-readable detail (the routing context, the file and
+    path of a bad flag) that the HTTP layer returns as it is.
+    """
+
+    code = ErrorCode.INVALID_INPUT
 
 
 class FlagValidationError(ExperimentError):

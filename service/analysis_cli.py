@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from contextlib import ExitStack
+from enum import Enum
 from typing import Any
 
+from analysis.spec import AnalysisSpec, options
 from experiments.config import load_routing_config
 from experiments.metrics import load_metric_registry
 
-from .analysis_jobs import AnalysisOptions, run_analysis
+from .analysis_jobs import run_analysis
 from .embedded_redis import attach_or_start
 from .flag_management import current_flag_set
 from .settings import Settings
@@ -26,13 +28,7 @@ def add_analysis_parsers(sub: Any) -> None:
     )
     analyze.add_argument("flag_key")
     analyze.add_argument("--format", choices=("table", "json"), default="table")
-    analyze.add_argument("--segment", help="break effects down by a column, e.g. region")
-    analyze.add_argument("--sequential", action="store_true", help="always-valid intervals")
-    analyze.add_argument("--cuped", action="store_true", help="CUPED variance reduction")
-    analyze.add_argument("--correction", choices=("holm", "bh"), default="holm")
-    analyze.add_argument("--period", choices=("split", "latest", "pooled"), default="split")
-    analyze.add_argument("--control", help="control variant (default: the flag's `control`)")
-    analyze.add_argument("--alpha", type=float, default=0.05)
+    add_spec_arguments(analyze)
     analyze.set_defaults(run=_analyze)
 
     power = sub.add_parser("power", help="sessions needed per cohort for a minimum effect")
@@ -47,19 +43,34 @@ def add_analysis_parsers(sub: Any) -> None:
     power.set_defaults(run=_power)
 
 
+def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per option of `analysis.spec.AnalysisSpec` (`--segment`, `--cuped`, ...)."""
+    for option in options():
+        flag, kind = f"--{option.name}", option.kind
+        if kind is bool:
+            parser.add_argument(flag, action="store_true", help=option.help or None)
+        elif issubclass(kind, Enum):
+            parser.add_argument(
+                flag,
+                type=kind,
+                choices=list(kind),
+                default=option.default,
+                help=option.help or None,
+            )
+        else:
+            parser.add_argument(flag, type=kind, default=option.default, help=option.help or None)
+
+
 def _analyze(args: argparse.Namespace) -> int:
     settings = Settings()
     config = load_routing_config(settings.flags_path, settings.catalog_path)
-    options = AnalysisOptions(
-        args.segment, args.sequential, args.cuped, args.correction, args.period, args.control,
-        args.alpha,
-    )  # fmt: skip
+    spec = AnalysisSpec.from_options(vars(args))
     with ExitStack() as stack:
         url = settings.redis_url or attach_or_start(settings.data_dir / "redis", stack)
         flag_set = current_flag_set(settings, url, config)
         result = run_analysis(
             url, flag_set, args.flag_key, load_metric_registry(settings.metrics_path),
-            options, key_prefix=settings.key_prefix, shards=settings.shards,
+            spec, key_prefix=settings.key_prefix, shards=settings.shards,
         )  # fmt: skip
     sys.stdout.write(result.to_json(indent=True) if args.format == "json" else result.to_text())
     sys.stdout.write("\n")

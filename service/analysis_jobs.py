@@ -3,28 +3,13 @@ configured Redis, the live (or file) flag definition, the metric registry."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 from analysis import analyze, load_sessions
-from analysis.report import ExperimentResult
+from analysis.results import ExperimentResult
+from analysis.spec import AnalysisSpec
 from experiments.errors import ErrorCode, ExperimentError
 from experiments.experiment_index import list_experiments
 from experiments.flags import CompiledFlagSet
 from experiments.metrics import MetricRegistry
-
-
-@dataclass(frozen=True, slots=True)
-class AnalysisOptions:
-    """What to compute; the same knobs as `analysis.analyze`."""
-
-    segment_by: str | None = None
-    sequential: bool = False
-    cuped: bool = False
-    correction: str = "holm"
-    period: str = "split"
-    control: str | None = None
-    alpha: float = 0.05
 
 
 def run_analysis(
@@ -32,13 +17,13 @@ def run_analysis(
     flag_set: CompiledFlagSet,
     flag_key: str,
     registry: MetricRegistry,
-    options: AnalysisOptions,
+    spec: AnalysisSpec,
     *,
     key_prefix: str,
     shards: int,
     pause_gc: bool = True,
 ) -> ExperimentResult:
-    """Load the sessions of `flag_key` from the streams and analyse them.
+    """Load the sessions of `flag_key` from the streams and analyse them as `spec` says.
 
     Raises `ExperimentError` (FLAG_NOT_FOUND) for a flag that is not an
     experiment (no `fractional` split in its targeting)."""
@@ -60,16 +45,4 @@ def run_analysis(
         flag=definition,
         pause_gc=pause_gc,
     )
-    return analyze(frame, flag=definition, **_analyze_kwargs(options))
-
-
-def _analyze_kwargs(options: AnalysisOptions) -> dict[str, Any]:
-    return {
-        "segment_by": options.segment_by,
-        "sequential": options.sequential,
-        "cuped": options.cuped,
-        "correction": options.correction,
-        "period": options.period,
-        "control": options.control,
-        "alpha": options.alpha,
-    }
+    return analyze(frame, spec, flag=definition)

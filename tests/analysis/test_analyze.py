@@ -26,7 +26,7 @@ from synthetic import (
 from analysis import AnalysisError, ErrorCode, StatError, analyze, load_sessions
 from analysis import columns as col
 from analysis.inference import Method
-from analysis.report import Action, ExperimentResult, NoticeKind
+from analysis.results import Action, ExperimentResult, NoticeKind
 from experiments.eventlog import KeyLayout
 
 SCHEMA = json.loads(

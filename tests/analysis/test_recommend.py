@@ -10,7 +10,7 @@ import pytest
 from synthetic import METRICS, Experiment, MemoryEvents
 
 from analysis import analyze, load_sessions
-from analysis.report import Action, Recommendation
+from analysis.results import Action, Recommendation
 from experiments.flags.split_ids import split_sites
 from experiments.flags.store import DEFAULT_FLAGS_PATH, compile_flag_set
 

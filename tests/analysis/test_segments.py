@@ -9,7 +9,7 @@ from synthetic import METRICS, Experiment, MemoryEvents
 
 from analysis import AnalysisError, analyze, cochran_q, load_sessions
 from analysis import columns as col
-from analysis.report import ExperimentResult, HeterogeneityResult
+from analysis.results import ExperimentResult, HeterogeneityResult
 
 WINNER = "assemblyai-universal"
 

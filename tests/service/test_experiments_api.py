@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import random
@@ -12,7 +13,10 @@ import httpx
 import pytest
 import redis
 
+from analysis.errors import MIN_ALPHA
+from analysis.spec import AnalysisSpec, options
 from experiments.config import load_routing_config
+from service.analysis_cli import add_spec_arguments
 from service.cli import main
 from service.flag_management import current_flag_set
 from service.main import create_app
@@ -86,22 +90,69 @@ async def test_results_reject_an_alpha_too_small_for_a_finite_interval(
     assert "alpha" in response.json()["error"]["message"]
 
 
-async def test_the_cli_analyze_prints_the_same_numbers_as_json(
-    client: httpx.AsyncClient,
-    settings: Settings,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    await _populate(client)
-    http = (await client.get("/v1/experiments/stt-provider/results")).json()
+@pytest.fixture
+def cli_on_the_test_redis(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`voxroute analyze` reads the test's Redis under the test's key prefix."""
     assert settings.redis_url is not None
     monkeypatch.setenv("VOXROUTE_REDIS_URL", settings.redis_url)
     monkeypatch.setenv("VOXROUTE_KEY_PREFIX", settings.key_prefix)
+
+
+@pytest.mark.usefixtures("cli_on_the_test_redis")
+async def test_the_cli_analyze_prints_the_same_numbers_as_json(
+    client: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await _populate(client)
+    http = (await client.get("/v1/experiments/stt-provider/results")).json()
     assert main(["analyze", "stt-provider", "--format", "json"]) == 0
     cli = json.loads(capsys.readouterr().out)
     assert cli == http
     assert main(["analyze", "stt-provider"]) == 0
     assert "deepgram-nova-3" in capsys.readouterr().out
+
+
+OPTIONS = {
+    "segment": "region", "sequential": "true", "cuped": "true", "correction": "bh",
+    "period": "pooled", "control": "assemblyai-universal", "alpha": "0.1",
+}  # fmt: skip
+
+
+@pytest.mark.usefixtures("cli_on_the_test_redis")
+async def test_the_cli_and_the_api_read_every_option_alike(
+    client: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await _populate(client)
+    http = (await client.get("/v1/experiments/stt-provider/results", params=OPTIONS)).json()
+    flags = ["--segment", "region", "--sequential", "--cuped", "--correction", "bh"]
+    flags += ["--period", "pooled", "--control", "assemblyai-universal", "--alpha", "0.1"]
+    assert main(["analyze", "stt-provider", "--format", "json", *flags]) == 0
+    assert json.loads(capsys.readouterr().out) == http
+    assert http["settings"] == {
+        "alpha": 0.1, "correction": "bh", "sequential": True, "tuning_n": 5000.0, "cuped": True,
+        "period": "pooled", "segment_by": ["region"], "power": 0.8,
+    }  # fmt: skip
+    assert http["periods"][0]["control"] == "assemblyai-universal"
+
+
+async def test_the_query_parameters_are_the_options_of_the_spec(
+    client: httpx.AsyncClient,
+) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    parameters = paths["/v1/experiments/{flag_key}/results"]["get"]["parameters"]
+    query = {p["name"]: p["schema"] for p in parameters if p["in"] == "query"}
+    assert list(query) == [option.name for option in options()]
+    assert query["correction"]["enum"] == ["holm", "bh"]
+    assert query["period"]["enum"] == ["split", "latest", "pooled"]
+    assert (query["alpha"]["minimum"], query["alpha"]["exclusiveMaximum"]) == (MIN_ALPHA, 1)
+
+
+def test_the_cli_flags_are_the_options_of_the_spec() -> None:
+    parser = argparse.ArgumentParser()
+    add_spec_arguments(parser)
+    flags = ["--segment", "region", "--cuped", "--correction", "bh", "--alpha", "0.1"]
+    spec = AnalysisSpec.from_options(vars(parser.parse_args(flags)))
+    assert spec == AnalysisSpec(segment_by=("region",), cuped=True, correction="bh", alpha=0.1)  # type: ignore[arg-type]
+    assert AnalysisSpec.from_options(vars(parser.parse_args([]))) == AnalysisSpec()
 
 
 async def test_the_cli_analyze_reads_the_flags_from_the_redis_store(

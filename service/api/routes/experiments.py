@@ -3,33 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Response
 
-from analysis.errors import MIN_ALPHA
 from experiments.experiment_index import list_experiments
 
-from ...analysis_jobs import AnalysisOptions, run_analysis
+from ...analysis_jobs import run_analysis
 from ...auth import ReaderDep
 from ...responses import json_bytes
+from ..analysis_query import AnalysisSpecDep
 from ..deps import RuntimeDep
 from ..schemas import AUTH_RESPONSES, ErrorOut
 
 router = APIRouter(prefix="/v1/experiments", tags=["experiments"])
-
-
-class ResultsQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    segment: str | None = Field(default=None, description="Break effects down by this column")
-    sequential: bool = Field(default=False, description="Always-valid (sequential) intervals")
-    cuped: bool = Field(default=False, description="CUPED with the tenant's pre-period mean")
-    correction: Literal["holm", "bh"] = "holm"
-    period: Literal["split", "latest", "pooled"] = "split"
-    control: str | None = Field(default=None, description="Default: the flag's `control`")
-    alpha: float = Field(default=0.05, ge=MIN_ALPHA, lt=1)
 
 
 @router.get(
@@ -49,14 +36,10 @@ async def experiments(runtime: RuntimeDep, caller: ReaderDep) -> dict[str, Any]:
     responses={**AUTH_RESPONSES, 404: {"model": ErrorOut}, 422: {"model": ErrorOut}},
 )
 async def results(
-    flag_key: str, query: Annotated[ResultsQuery, Query()], runtime: RuntimeDep, caller: ReaderDep
+    flag_key: str, spec: AnalysisSpecDep, runtime: RuntimeDep, caller: ReaderDep
 ) -> Response:
     """Reads the streams and analyses them off the event loop; the body follows
     `docs/analysis-result.schema.json` (see docs/analysis.md)."""
-    options = AnalysisOptions(
-        query.segment, query.sequential, query.cuped, query.correction, query.period,
-        query.control, query.alpha,
-    )  # fmt: skip
     settings = runtime.settings
     result = await asyncio.to_thread(
         run_analysis,
@@ -64,7 +47,7 @@ async def results(
         runtime.provider.compiled,
         flag_key,
         runtime.outcomes.registry,
-        options,
+        spec,
         key_prefix=settings.key_prefix,
         shards=settings.shards,
         pause_gc=False,

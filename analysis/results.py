@@ -1,10 +1,10 @@
-"""The result of `analyze`: frozen dataclasses, and their JSON and pandas forms.
+"""The result types of `analyze`: frozen dataclasses, and their JSON form.
 
 `ExperimentResult.to_dict()` is plain JSON data (NaN and infinities as null,
 enums as their values, tuples as arrays) matching
-`docs/analysis-result.schema.json`; `to_json()` is its text; `to_frame()` a
-tidy DataFrame (one row per period, segment, metric and variant);
-`to_text()` the terminal table of `analysis.render`.
+`docs/analysis-result.schema.json`; `to_json()` is its text. `to_frame()` (a
+tidy DataFrame: one row per period, segment, metric and variant) and
+`to_text()` (the terminal table) are `analysis.render`'s, imported when called.
 """
 
 from __future__ import annotations
@@ -24,13 +24,12 @@ from analysis.inference import Comparison, Heterogeneity
 from analysis.metric_specs import MetricSpec
 from analysis.periods import Period
 from analysis.quantiles import QuantileComparison
+from analysis.spec import AnalysisSpec
 
 if TYPE_CHECKING:
     import pandas as pd
 
 SCHEMA_VERSION = 1
-OVERALL = "all"
-"""The segment label of the whole period."""
 
 
 class Action(StrEnum):
@@ -55,18 +54,6 @@ class Notice:
 
     kind: NoticeKind
     message: str
-
-
-@dataclass(frozen=True, slots=True)
-class Settings:
-    alpha: float
-    correction: str
-    sequential: bool
-    tuning_n: float
-    cuped: bool
-    period: str
-    segment_by: tuple[str, ...]
-    power: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,7 +208,7 @@ class ExperimentResult:
     """Everything `analyze` found, per period."""
 
     flag_key: str | None
-    settings: Settings
+    settings: AnalysisSpec
     metrics: tuple[MetricSpec, ...]
     periods: tuple[PeriodResult, ...]
     excluded: tuple[Excluded, ...]
@@ -230,8 +217,7 @@ class ExperimentResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready data matching `docs/analysis-result.schema.json`."""
-        body = plain(self)
-        return {"schema_version": SCHEMA_VERSION, **body}
+        return {"schema_version": SCHEMA_VERSION, **_fields(self)}
 
     def to_json(self, *, indent: bool = False) -> str:
         option = orjson.OPT_INDENT_2 if indent else 0
@@ -254,8 +240,10 @@ class ExperimentResult:
 
 def plain(value: Any) -> Any:
     """Dataclasses, enums, tuples and floats as JSON data (non-finite floats as None)."""
+    if isinstance(value, AnalysisSpec):
+        return value.to_dict()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return _fields(value)
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, bool) or value is None or isinstance(value, str):
@@ -271,3 +259,7 @@ def plain(value: Any) -> Any:
     if hasattr(value, "item"):  # a numpy scalar
         return plain(value.item())
     raise TypeError(f"cannot convert {type(value).__name__} to JSON data")
+
+
+def _fields(value: Any) -> dict[str, Any]:
+    return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
