@@ -3,7 +3,8 @@
 Each server runs under uvicorn (one worker, uvloop, httptools, no access log; the
 voxroute target with voxroute's httptools protocol, as `voxroute serve` runs it) on
 loopback; `wrk` (one thread) sends unique session ids with the shipped flags'
-contexts. Targets (interleaved over several rounds, medians reported):
+contexts. Targets (interleaved over several rounds, each round starting with
+another target; medians reported):
 
 - bare:     FastAPI parses the same body and returns a constant route
 - durable:  bare + one group-committed XADD per request
@@ -40,7 +41,7 @@ WRK_SCRIPT = r"""
 local counter = 0
 local prefix = "%(prefix)s"
 local regions = {"us", "eu", "ap"}
-local keyed = %(keyed)s
+local auth_header = "%(auth_header)s"
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 request = function()
@@ -50,11 +51,10 @@ request = function()
   local body = '{"session_id":"' .. prefix .. counter .. '","tenant_id":"tenant-' .. tenant ..
     '","region":"' .. regions[counter %% 3 + 1] .. '","features":{"s2s":' .. s2s ..
     '},"attributes":{"plan":"pro"}}'
-  local headers = nil
-  if keyed then
-    headers = {["Content-Type"] = "application/json",
-               ["Authorization"] = "Bearer bench-token-of-tenant-" .. tenant}
-  end
+  -- every target gets the same headers, so wrk does the same work for each; only
+  -- voxroute+key's server knows the tokens (the others never read the header)
+  local headers = {["Content-Type"] = "application/json",
+                   [auth_header] = "Bearer bench-token-of-tenant-" .. tenant}
   return wrk.format(nil, "/v1/sessions", headers, body)
 end
 done = function(summary, latency, requests)
@@ -141,7 +141,7 @@ def serve(target: str, redis_url: str) -> tuple[subprocess.Popen[bytes], int]:
         "--loop",
         "uvloop",
         "--http",
-        UVICORN_HTTP if target == "voxroute" else "httptools",
+        UVICORN_HTTP if target.startswith("voxroute") else "httptools",
         "--no-access-log",
         "--log-level",
         "warning",
@@ -185,8 +185,9 @@ def measure(
     proc, port = serve(target, redis_url)
     try:
         script = workdir / f"{target}-{uuid.uuid4().hex[:6]}.lua"
-        keyed = "true" if target == "voxroute+key" else "false"
-        script.write_text(WRK_SCRIPT % {"prefix": f"{uuid.uuid4().hex[:10]}-", "keyed": keyed})
+        header = "Authorization" if target == "voxroute+key" else "X-Bench-Token"
+        prefix = f"{uuid.uuid4().hex[:10]}-"
+        script.write_text(WRK_SCRIPT % {"prefix": prefix, "auth_header": header})
         run_wrk(port, 2, args.connections, script)  # warm-up
         return run_wrk(port, args.duration, args.connections, script)
     finally:
@@ -207,8 +208,12 @@ def main() -> None:
         redis_proc, redis_url = start_redis(workdir)
         try:
             results: dict[str, list[dict[str, float]]] = {name: [] for name in TARGETS}
+            names = list(TARGETS)
             for round_no in range(args.rounds):
-                for name in TARGETS:
+                # each round starts with another target, so that none always meets
+                # the Redis state (memory, rehashing) the others left behind
+                shift = round_no % len(names)
+                for name in names[shift:] + names[:shift]:
                     results[name].append(measure(name, redis_url, args, workdir))
                     print(f"round {round_no + 1} {name:12s} {results[name][-1]}", flush=True)
         finally:
