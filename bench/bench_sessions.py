@@ -179,6 +179,13 @@ def run_wrk(port: int, seconds: float, connections: int, script: Path) -> dict[s
     }
 
 
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the server process has used: per request, a figure
+    that the machine's other load (wrk, Redis) moves less than throughput."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def measure(
     target: str, redis_url: str, args: argparse.Namespace, workdir: Path
 ) -> dict[str, float]:
@@ -189,7 +196,11 @@ def measure(
         prefix = f"{uuid.uuid4().hex[:10]}-"
         script.write_text(WRK_SCRIPT % {"prefix": prefix, "auth_header": header})
         run_wrk(port, 2, args.connections, script)  # warm-up
-        return run_wrk(port, args.duration, args.connections, script)
+        cpu_before = process_cpu_s(proc.pid)
+        result = run_wrk(port, args.duration, args.connections, script)
+        requests = result["rps"] * args.duration
+        result["cpu_us"] = (process_cpu_s(proc.pid) - cpu_before) / requests * 1e6
+        return result
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
@@ -205,20 +216,20 @@ def main() -> None:
         sys.exit("bench needs wrk (apt-get install wrk)")
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        redis_proc, redis_url = start_redis(workdir)
-        try:
-            results: dict[str, list[dict[str, float]]] = {name: [] for name in TARGETS}
-            names = list(TARGETS)
-            for round_no in range(args.rounds):
-                # each round starts with another target, so that none always meets
-                # the Redis state (memory, rehashing) the others left behind
-                shift = round_no % len(names)
-                for name in names[shift:] + names[:shift]:
+        results: dict[str, list[dict[str, float]]] = {name: [] for name in TARGETS}
+        names = list(TARGETS)
+        for round_no in range(args.rounds):
+            # each round starts with another target, and each target run has a Redis
+            # of its own, so that none meets the state (memory, rehashing) of another
+            shift = round_no % len(names)
+            for name in names[shift:] + names[:shift]:
+                redis_proc, redis_url = start_redis(workdir)
+                try:
                     results[name].append(measure(name, redis_url, args, workdir))
-                    print(f"round {round_no + 1} {name:12s} {results[name][-1]}", flush=True)
-        finally:
-            redis_proc.terminate()
-            redis_proc.wait()
+                finally:
+                    redis_proc.terminate()
+                    redis_proc.wait()
+                print(f"round {round_no + 1} {name:12s} {results[name][-1]}", flush=True)
     report(results)
 
 
@@ -264,12 +275,17 @@ def sdk_cost_per_session(sessions: int = 20_000, repeats: int = 5) -> dict[str, 
 
 def report(results: dict[str, list[dict[str, float]]]) -> None:
     med = {
-        name: {k: statistics.median(r[k] for r in runs) for k in ("rps", "p50_ms", "p99_ms")}
+        name: {
+            k: statistics.median(r[k] for r in runs) for k in ("rps", "p50_ms", "p99_ms", "cpu_us")
+        }
         for name, runs in results.items()
     }
-    print(f"\n{'target':13s} {'sessions/s':>11s} {'p50 ms':>8s} {'p99 ms':>8s}")
+    print(f"\n{'target':13s} {'sessions/s':>11s} {'p50 ms':>8s} {'p99 ms':>8s} {'CPU us':>8s}")
     for name, m in med.items():
-        print(f"{name:13s} {m['rps']:11.0f} {m['p50_ms']:8.2f} {m['p99_ms']:8.2f}")
+        print(
+            f"{name:13s} {m['rps']:11.0f} {m['p50_ms']:8.2f} {m['p99_ms']:8.2f} "
+            f"{m['cpu_us']:8.1f}"
+        )
     ratios = {
         "voxroute/bare sessions/s": med["voxroute"]["rps"] / med["bare"]["rps"],
         "voxroute/durable sessions/s": med["voxroute"]["rps"] / med["durable"]["rps"],
@@ -277,9 +293,11 @@ def report(results: dict[str, list[dict[str, float]]]) -> None:
         "voxroute/durable p99": med["voxroute"]["p99_ms"] / med["durable"]["p99_ms"],
         "voxroute+key/voxroute sessions/s": med["voxroute+key"]["rps"] / med["voxroute"]["rps"],
         "voxroute+key/voxroute p99": med["voxroute+key"]["p99_ms"] / med["voxroute"]["p99_ms"],
+        "voxroute+key/voxroute CPU per session": med["voxroute+key"]["cpu_us"]
+        / med["voxroute"]["cpu_us"],
     }
     for label, value in ratios.items():
-        print(f"{label:34s} {value:5.2f}")
+        print(f"{label:38s} {value:5.2f}")
     sdk = sdk_cost_per_session()
     print(
         f"routing one session (in process): {sdk['sdk_us_per_session']:.1f} us through the "
