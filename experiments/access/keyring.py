@@ -28,7 +28,7 @@ from typing import Any
 
 from ..errors import ExperimentError
 from ..eventlog.group_commit import UNAVAILABLE
-from ..flag_store.sync import stopping_or_cancelled
+from ..flag_store.sync import cancel_and_wait, stopping_or_cancelled
 from .key_store import RedisKeyStore
 from .keys import OPEN_PRINCIPAL, Principal, Role, token_digest
 
@@ -96,11 +96,8 @@ class Keyring:
 
     async def stop(self) -> None:
         self._stopping = True
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         await self._flush_used()
 
     async def authenticate(self, token: str | None) -> Principal | None:

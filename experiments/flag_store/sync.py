@@ -36,6 +36,14 @@ def stopping_or_cancelled(stopping: bool) -> bool:
     return stopping or (task is not None and task.cancelling() > 0)
 
 
+async def cancel_and_wait(task: asyncio.Task[None] | None) -> None:
+    """Cancel a follow loop and wait until it has ended."""
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 class FlagSync:
     """Applies the store's newest valid flag set to `provider` (see the module docstring).
 
@@ -96,11 +104,8 @@ class FlagSync:
 
     async def stop(self) -> None:
         self._stopping = True
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def run(self) -> None:
         """Follow the store until cancelled; a broken feed is re-subscribed with backoff."""
