@@ -26,7 +26,7 @@ import redis
 import redis.asyncio as aioredis
 
 from experiments.eventlog import KeyLayout, RedisSessionLog, StreamReader
-from experiments.eventlog.redis_log import (
+from experiments.eventlog.session_log import (
     CREATE_SESSION_SCRIPT,
     CREATE_SESSION_SHA,
     create_session_args,

@@ -17,7 +17,7 @@ from experiments.config import RoutingConfig, load_routing_config
 from experiments.errors import ErrorCode, ExperimentError
 from experiments.eventlog.keys import KeyLayout
 from experiments.eventlog.outcome_log import RedisOutcomeLog
-from experiments.eventlog.redis_log import RedisSessionLog
+from experiments.eventlog.session_log import RedisSessionLog
 from experiments.eventlog.spool import DiskSpool
 from experiments.eventlog.spool_replay import SpooledLogs
 from experiments.flag_client import RoutingFlagClient

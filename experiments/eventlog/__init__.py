@@ -7,7 +7,6 @@ Redis stays behind this package: callers use `SessionLog` / `OutcomeLog` /
 `RedisOutcomeLog.from_url`, `StreamReader.from_url` and `StreamConsumer.outcomes`.
 """
 
-from ._common import parse_stream_id
 from .consumer import Delivery, StreamConsumer
 from .keys import DEFAULT_PREFIX, KeyLayout
 from .memory import InMemorySessionLog
@@ -23,7 +22,8 @@ from .protocols import (
     StreamPosition,
 )
 from .reader import StreamReader, advance_position, gc_paused
-from .redis_log import RedisSessionLog
+from .session_log import RedisSessionLog
+from .stream_ids import parse_stream_id
 
 __all__ = [
     "DEFAULT_PREFIX",

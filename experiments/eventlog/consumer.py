@@ -27,9 +27,9 @@ from redis.exceptions import ResponseError
 
 from ..context import check_identifier
 from ..events import AssignmentEvent, EventDecodeError, OutcomeEvent
-from ._common import parse_stream_id
 from .keys import KeyLayout
 from .reader import SyncRedis
+from .stream_ids import parse_stream_id
 
 E = TypeVar("E", AssignmentEvent, OutcomeEvent)
 _Entries = list[tuple[bytes, dict[bytes, bytes] | None]]

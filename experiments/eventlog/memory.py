@@ -15,8 +15,8 @@ from collections.abc import Iterator
 
 from ..errors import StorageUnavailableError
 from ..events import AssignmentEvent
-from ._common import check_create_args, parse_stream_id
-from .protocols import CreateResult, StreamPosition
+from .protocols import CreateResult, StreamPosition, check_create_args
+from .stream_ids import parse_stream_id
 
 
 class InMemorySessionLog:

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
+from ..context import check_identifier
+from ..errors import ErrorCode, ExperimentError
 from ..events import AssignmentEvent, OutcomeEvent
 from ..fast_init import fast_init
 
@@ -111,3 +113,20 @@ class OutcomeLog(Protocol):
     async def ping(self) -> bool: ...
 
     async def aclose(self) -> None: ...
+
+
+def check_create_args(session_id: str, document: bytes, event: AssignmentEvent) -> None:
+    """The argument rules of `SessionLog.create_session`, checked before any I/O."""
+    check_identifier("session_id", session_id)
+    if not isinstance(document, bytes):
+        raise ExperimentError(
+            f"session {session_id!r}: document must be bytes, got {type(document).__name__}",
+            code=ErrorCode.INVALID_INPUT,
+            context={"session_id": session_id, "field": "document"},
+        )
+    if event.session_id != session_id:
+        raise ExperimentError(
+            f"session {session_id!r}: the assignment event is for session {event.session_id!r}",
+            code=ErrorCode.INVALID_INPUT,
+            context={"session_id": session_id, "event_session_id": event.session_id},
+        )

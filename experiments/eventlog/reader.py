@@ -29,11 +29,11 @@ from typing import Any, Generic, NamedTuple, TypeVar, cast
 from redis import Redis, RedisCluster
 
 from ..events import AssignmentEvent, EventDecodeError, OutcomeEvent
-from ._common import parse_stream_id
 from .connect import sync_client
 from .keys import KeyLayout
 from .pages import AssignmentPage, OutcomePage
 from .protocols import StreamPosition
+from .stream_ids import parse_stream_id
 
 SyncRedis = Redis | RedisCluster
 Fields = list[bytes] | dict[bytes, bytes]

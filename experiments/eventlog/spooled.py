@@ -38,8 +38,14 @@ from ..events import (
     OutcomeEvent,
 )
 from ..telemetry import SPOOLED_RECORDS
-from ._common import check_create_args
-from .protocols import AppendResult, AppendStatus, CreateResult, OutcomeLog, SessionLog
+from .protocols import (
+    AppendResult,
+    AppendStatus,
+    CreateResult,
+    OutcomeLog,
+    SessionLog,
+    check_create_args,
+)
 from .spool import DiskSpool
 
 logger = logging.getLogger("voxroute.spool")

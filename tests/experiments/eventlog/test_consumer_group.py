@@ -19,7 +19,7 @@ from experiments.eventlog import (
     RedisSessionLog,
     StreamConsumer,
 )
-from experiments.eventlog._common import parse_stream_id
+from experiments.eventlog.stream_ids import parse_stream_id
 from experiments.events import AssignmentEvent, OutcomeEvent, OutcomeKind
 
 pytestmark = [pytest.mark.redis, pytest.mark.timeout(60)]

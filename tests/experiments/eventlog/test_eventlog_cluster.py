@@ -13,7 +13,7 @@ from redis.cluster import RedisCluster as SyncRedisCluster
 from redis_cluster import local_cluster
 
 from experiments.eventlog import KeyLayout, RedisSessionLog, StreamReader
-from experiments.eventlog.redis_log import CREATE_SESSION_SHA
+from experiments.eventlog.session_log import CREATE_SESSION_SHA
 from experiments.events import AssignmentEvent
 
 pytestmark = [

@@ -26,7 +26,7 @@ from experiments.eventlog import (
     StreamReader,
     advance_position,
 )
-from experiments.eventlog._common import parse_stream_id
+from experiments.eventlog.stream_ids import parse_stream_id
 from experiments.events import AssignmentEvent, OutcomeEvent, OutcomeKind
 
 pytestmark = [pytest.mark.redis, pytest.mark.timeout(60)]

@@ -25,7 +25,6 @@ from redis.exceptions import ResponseError
 from ..context import check_identifier
 from ..errors import StorageUnavailableError
 from ..events import ASSIGNMENT_FIELDS, ASSIGNMENT_TYPE, SCHEMA_VERSION, AssignmentEvent
-from ._common import check_create_args
 from .group_commit import (
     DEFAULT_MAX_BATCH,
     UNAVAILABLE,
@@ -39,7 +38,7 @@ from .group_commit import (
     minid_now,
 )
 from .keys import KeyLayout
-from .protocols import CreateResult
+from .protocols import CreateResult, check_create_args
 
 logger = logging.getLogger("voxroute.eventlog")
 
