@@ -18,14 +18,14 @@ from experiments.errors import ErrorCode, ExperimentError
 from experiments.eventlog.keys import KeyLayout
 from experiments.eventlog.outcome_log import RedisOutcomeLog
 from experiments.eventlog.session_log import RedisSessionLog
-from experiments.eventlog.spool import DiskSpool
-from experiments.eventlog.spool_replay import SpooledLogs
 from experiments.flag_client import RoutingFlagClient
 from experiments.flags import VoxrouteProvider
 from experiments.metrics import load_metric_registry
 from experiments.outcomes import OutcomeService
 from experiments.router import Router
 from experiments.sessions import SessionService
+from experiments.spool.disk_spool import DiskSpool
+from experiments.spool.replay import SpooledLogs
 
 from .api_keys import NO_KEY, build_keyring, open_key_store, rate_limits
 from .embedded_redis import EmbeddedRedis

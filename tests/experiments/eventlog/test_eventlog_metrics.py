@@ -18,9 +18,9 @@ from redis_process import free_port
 from experiments.eventlog import KeyLayout, RedisSessionLog
 from experiments.eventlog.group_commit import ping, redis_error_kind
 from experiments.eventlog.outcome_log import RedisOutcomeLog
-from experiments.eventlog.spool import DiskSpool
-from experiments.eventlog.spool_replay import SpooledLogs
 from experiments.events import AssignmentEvent
+from experiments.spool.disk_spool import DiskSpool
+from experiments.spool.replay import SpooledLogs
 
 pytestmark = [pytest.mark.redis, pytest.mark.timeout(30)]
 EventFactory = Callable[..., AssignmentEvent]

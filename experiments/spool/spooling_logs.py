@@ -4,7 +4,7 @@
 to Redis; when Redis is unreachable or times out (`StorageUnavailableError`),
 it goes to a `DiskSpool` instead and is answered once fsynced there: a session
 as created (`created=True`, `stream_id=None`, its document made by this
-process), an outcome as `AppendStatus.SPOOLED`. `SpoolReplayer` (`spool_replay`)
+process), an outcome as `AppendStatus.SPOOLED`. `SpoolReplayer` (`replay`)
 re-sends the spool, in order, once Redis answers.
 
 Order: while Redis is believed away (`Spooler.redis_up` is False) every write
@@ -30,6 +30,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ..errors import StorageUnavailableError
+from ..eventlog.protocols import (
+    AppendResult,
+    AppendStatus,
+    CreateResult,
+    OutcomeLog,
+    SessionLog,
+    check_create_args,
+)
 from ..events import (
     ASSIGNMENT_FIELDS,
     OUTCOME_FIELDS,
@@ -38,15 +46,7 @@ from ..events import (
     OutcomeEvent,
 )
 from ..telemetry import SPOOLED_RECORDS
-from .protocols import (
-    AppendResult,
-    AppendStatus,
-    CreateResult,
-    OutcomeLog,
-    SessionLog,
-    check_create_args,
-)
-from .spool import DiskSpool
+from .disk_spool import DiskSpool
 
 logger = logging.getLogger("voxroute.spool")
 

@@ -1,4 +1,4 @@
-"""Fixtures for the event log tests, on the real Redis and key prefix of
+"""Fixtures for the event log and spool tests, on the real Redis and key prefix of
 tests/conftest.py (`redis_url`, `prefix`)."""
 
 from __future__ import annotations

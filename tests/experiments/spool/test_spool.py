@@ -16,17 +16,17 @@ import redis
 
 from experiments.errors import ErrorCode, StorageUnavailableError
 from experiments.eventlog import AppendStatus, CreateResult, KeyLayout, RedisSessionLog
-from experiments.eventlog._spool_files import MAGIC, encode_frame
 from experiments.eventlog.outcome_log import RedisOutcomeLog
-from experiments.eventlog.spool import (
+from experiments.events import AssignmentEvent, OutcomeEvent, OutcomeKind
+from experiments.spool.disk_spool import (
     DiskSpool,
     SpoolCorruptError,
     SpoolFullError,
     SpoolLockedError,
 )
-from experiments.eventlog.spool_replay import SpooledLogs
-from experiments.eventlog.spooled import SpooledOutcomeLog, SpooledSessionLog, Spooler
-from experiments.events import AssignmentEvent, OutcomeEvent, OutcomeKind
+from experiments.spool.replay import SpooledLogs
+from experiments.spool.segment_files import MAGIC, encode_frame
+from experiments.spool.spooling_logs import SpooledOutcomeLog, SpooledSessionLog, Spooler
 
 EventFactory = Callable[..., AssignmentEvent]
 
@@ -444,7 +444,7 @@ async def test_outcomes_of_a_session_still_in_the_spool_wait_their_turn(
 
 
 def test_a_session_record_spooled_before_the_context_field_still_decodes() -> None:
-    from experiments.eventlog.spooled import _pack, decode_session
+    from experiments.spool.spooling_logs import _pack, decode_session
 
     event = AssignmentEvent("e1", "s1", "acme", "eu", 1, (), {"s2s": True}, {})
     old_values = event.encode_values()[:-1]  # written by a version without `context`

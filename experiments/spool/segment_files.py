@@ -1,4 +1,4 @@
-"""The spool's files (see `spool` for the format): frames, segments, the ack file.
+"""The spool's files (see `disk_spool` for the format): frames, segments, the ack file.
 
 Blocking functions, run by `DiskSpool` at open or in a worker thread.
 """

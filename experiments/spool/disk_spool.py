@@ -1,6 +1,6 @@
 """`DiskSpool`: a bounded, append-only, crash-safe queue of records on local disk.
 
-It holds the writes that Redis could not take (see `spooled`) until they are
+It holds the writes that Redis could not take (see `spooling_logs`) until they are
 replayed. A record is `(kind, payload)`: a kind byte and opaque bytes.
 
 On disk, in one folder::
@@ -50,7 +50,7 @@ from typing import Any
 
 from ..errors import ErrorCode, ExperimentError, StorageUnavailableError
 from ..telemetry import SPOOL_DEPTH
-from ._spool_files import (
+from .segment_files import (
     HEADER_BYTES,
     SpoolCorruptError,
     SpoolLockedError,

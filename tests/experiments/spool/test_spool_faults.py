@@ -18,9 +18,9 @@ from redis_process import REDIS_SERVER, RedisProcess
 from experiments.eventlog import KeyLayout, RedisSessionLog
 from experiments.eventlog.outcome_log import RedisOutcomeLog
 from experiments.eventlog.protocols import AppendResult
-from experiments.eventlog.spool import DiskSpool
-from experiments.eventlog.spool_replay import SpooledLogs
 from experiments.events import Assignment, AssignmentEvent, OutcomeEvent, OutcomeKind
+from experiments.spool.disk_spool import DiskSpool
+from experiments.spool.replay import SpooledLogs
 
 pytestmark = [
     pytest.mark.redis,

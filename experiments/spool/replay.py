@@ -18,7 +18,7 @@ A record that Redis refuses for good is not retried forever: a session that
 another event created first (its spooled assignment was not recorded), an
 outcome for a session that does not exist, a record that does not decode. It
 is logged, counted (`SpoolStats.rejected`) and appended to `rejected.jsonl` in
-the spool folder (fsynced; `payload` is base64 of the record, see `spooled`),
+the spool folder (fsynced; `payload` is base64 of the record, see `spooling_logs`),
 so that nothing accepted disappears without a trace.
 """
 
@@ -37,11 +37,11 @@ from typing import Any
 import orjson
 
 from ..errors import ExperimentError, StorageUnavailableError
+from ..eventlog.protocols import AppendResult, AppendStatus, OutcomeLog, SessionLog
 from ..events import AssignmentEvent, EventDecodeError, OutcomeEvent
 from ..telemetry import SPOOL_REPLAYED_RECORDS
-from .protocols import AppendResult, AppendStatus, OutcomeLog, SessionLog
-from .spool import DiskSpool, SpoolRecord
-from .spooled import (
+from .disk_spool import DiskSpool, SpoolRecord
+from .spooling_logs import (
     OUTCOME_RECORD,
     SESSION_RECORD,
     SpooledOutcomeLog,
