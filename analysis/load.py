@@ -46,10 +46,10 @@ from experiments.eventlog import (
     KeyLayout,
     StreamPosition,
     StreamReader,
-    gc_paused,
 )
 from experiments.events import AssignmentEvent, OutcomeEvent
 from experiments.flags.model import FlagDefinition
+from experiments.performance import gc_paused
 
 
 class SessionEventReader(Protocol):
@@ -85,7 +85,7 @@ def load_sessions(
     flag's flagd definition, kept in `df.attrs["flag"]` for `analyze` (the
     control in its metadata, the targeting change of a recommendation).
     `pause_gc` pauses the cyclic GC of the whole process while reading
-    (`experiments.eventlog.gc_paused`): the pages read hold millions of
+    (`experiments.performance.gc_paused`): the pages read hold millions of
     containers the GC tracks, and the collections their allocation triggers
     slow loading down several times (`bench/bench_analysis.py`; figures in the
     README); nothing here builds reference cycles. A server that must keep

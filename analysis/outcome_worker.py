@@ -25,9 +25,9 @@ from experiments.eventlog import (
     KeyLayout,
     StreamPosition,
     StreamReader,
-    gc_paused,
     parse_stream_id,
 )
+from experiments.performance import gc_paused
 
 PARALLEL_MIN_OUTCOMES = 200_000
 """Outcome entries from which `load_sessions` shares them with a second process by default."""

@@ -40,7 +40,7 @@ from typing import Any
 import orjson
 
 from .errors import ErrorCode, ExperimentError
-from .fast_init import fast_init
+from .performance import fast_init
 
 SCHEMA_VERSION = 1
 ASSIGNMENT_TYPE = b"assignment"

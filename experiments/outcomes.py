@@ -32,8 +32,8 @@ from .context import check_identifier
 from .errors import ErrorCode, ExperimentError
 from .eventlog.protocols import AppendResult, AppendStatus, OutcomeLog
 from .events import OutcomeEvent, OutcomeKind
-from .fast_init import fast_init
 from .metrics import MetricRegistry
+from .performance import fast_init
 from .telemetry import OUTCOME_EVENTS_ACCEPTED, OUTCOME_EVENTS_REJECTED, Children
 
 MAX_EVENTS_PER_REQUEST = 1000

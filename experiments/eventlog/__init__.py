@@ -21,7 +21,7 @@ from .protocols import (
     SessionLog,
     StreamPosition,
 )
-from .reader import StreamReader, advance_position, gc_paused
+from .reader import StreamReader, advance_position
 from .session_log import RedisSessionLog
 from .stream_ids import parse_stream_id
 
@@ -44,6 +44,5 @@ __all__ = [
     "StreamPosition",
     "StreamReader",
     "advance_position",
-    "gc_paused",
     "parse_stream_id",
 ]

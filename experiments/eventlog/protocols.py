@@ -12,7 +12,7 @@ from typing import Protocol, runtime_checkable
 from ..context import check_identifier
 from ..errors import ErrorCode, ExperimentError
 from ..events import AssignmentEvent, OutcomeEvent
-from ..fast_init import fast_init
+from ..performance import fast_init
 
 StreamPosition = str | Mapping[int, str]
 """Where to read from: one stream id for every shard, or a stream id per shard

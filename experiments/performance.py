@@ -1,19 +1,19 @@
-"""A quicker `__init__` for the frozen slots dataclasses made per event.
+"""Speed tricks with one definition each, for the paths that make many objects.
 
-A frozen dataclass's generated `__init__` sets each field through
-`object.__setattr__`, a generic lookup per field: constructing an
-`OutcomeEvent` (7 fields) cost 1.4 µs, about half of decoding one from a
-stream entry, and the outcome endpoint builds five such objects per event.
-`fast_init` regenerates `__init__` with the same signature (positional or
-keyword, defaults, default factories) that sets each slot through its
-descriptor, as `object.__setattr__` ends up doing: 0.8 µs for the same event.
-Instances stay frozen (assignment still raises `FrozenInstanceError`), and
-equality, hashing, `repr` and pickling are the dataclass's own.
+- `fast_init`: a quicker `__init__` for the frozen slots dataclasses made per event
+  (sessions and outcomes), setting each slot through its descriptor instead of
+  `object.__setattr__`; instances stay frozen and compare, hash and pickle as
+  the dataclass's own (bench/bench_outcomes.py).
+- `gc_paused`: the cyclic GC paused while bulk reads decode pages
+  (bench/bench_reader.py, bench/bench_analysis.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -65,3 +65,19 @@ def fast_init(cls: type[T]) -> type[T]:
     init.__annotations__ = dict(cls.__init__.__annotations__)
     cls.__init__ = init  # type: ignore[method-assign]
     return cls
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic GC (of the whole process) for the block, and restore it
+    as it was. For bulk reading: decoding pages allocates many small containers
+    without cycles, and the collections they trigger slow decoding a lot
+    (bench/bench_reader.py); a loader that keeps what it reads pauses it for the
+    whole read (`analysis.load`)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

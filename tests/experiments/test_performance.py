@@ -8,7 +8,7 @@ import pickle
 
 import pytest
 
-from experiments.fast_init import fast_init
+from experiments.performance import fast_init
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
