@@ -108,9 +108,8 @@ def tune_gc() -> None:
     process: `gc.freeze` moves it out of the collector's scans. The request path
     allocates many short-lived containers but makes almost no reference cycles,
     so collections can be rarer: with CPython's default thresholds (700, 10, 10)
-    the full collections over the long-lived caches stalled requests (p99 of
-    POST /v1/sessions about 80 ms against about 18 ms with these, measured with
-    wrk; throughput about a quarter higher)."""
+    the full collections over the long-lived caches stalled requests (the p99 of
+    bench/bench_sessions.py; the figures are in the README)."""
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
 

@@ -28,9 +28,9 @@ class HiredisPackingConnection(aioredis.Connection):
     Python packer, as redis-py's sync client already does. What reaches Redis is
     byte for byte the same (tested): with the default UTF-8 strict encoding,
     hiredis packs str, bytes, int and float exactly as redis-py's encoder
-    does, so the arguments go to it as they are (about half the cost of
-    encoding each in Python first: 0.9 against 1.7 ms for 5,000 arguments, the
-    outcome script of a 500-event batch); with another encoding, or a
+    does, so the arguments go to it as they are (encoding each in Python
+    first doubled the packing cost of an outcome batch's script call,
+    bench/bench_outcomes.py); with another encoding, or a
     bytearray or memoryview among them, they go through redis-py's encoder
     first. Like redis-py, a bool or another type is refused with `DataError`."""
 

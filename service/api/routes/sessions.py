@@ -79,7 +79,7 @@ def register_hot_path(app: FastAPI) -> None:
 
     POST /v1/sessions is the hot path. Served this way it skips FastAPI's
     routing through the included routers and its request handler (dependency
-    solving, exit stacks): about a quarter of the in-process CPU of a request.
+    solving, exit stacks), a large share of a request's CPU (bench/bench_sessions.py).
     The middleware and the exception handlers (422, 413, 409, 503) are the
     same, and so is every response. The APIRoute above is never reached for
     POST; it still describes the endpoint in the OpenAPI document (a plain
