@@ -11,9 +11,9 @@ from pathlib import Path
 
 import orjson
 
-from experiments.config import load_routing_config
 from experiments.errors import ErrorCode, ExperimentError
 from experiments.metrics import load_metric_registry
+from experiments.routing_config import load_routing_config
 
 from .analysis_cli import add_analysis_parsers
 from .flags_cli import add_flags_parser

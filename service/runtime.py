@@ -13,7 +13,6 @@ from typing import Any
 from openfeature import api as openfeature_api
 
 from experiments.access import Keyring, RateLimiter, RedisKeyStore
-from experiments.config import RoutingConfig, load_routing_config
 from experiments.errors import ErrorCode, ExperimentError
 from experiments.eventlog.keys import KeyLayout
 from experiments.eventlog.outcome_log import RedisOutcomeLog
@@ -25,6 +24,7 @@ from experiments.flags import VoxrouteProvider
 from experiments.metrics import load_metric_registry
 from experiments.outcomes import OutcomeService
 from experiments.router import Router
+from experiments.routing_config import RoutingConfig, load_routing_config
 from experiments.sessions import SessionService
 
 from .api_keys import NO_KEY, build_keyring, open_key_store, rate_limits

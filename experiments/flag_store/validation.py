@@ -21,11 +21,11 @@ from types import MappingProxyType
 from typing import Any
 
 from ..catalog import Catalog
-from ..config import check_routing_config
 from ..errors import FlagValidationError
 from ..flag_checks import FlagWarning
 from ..flags import CompiledFlagSet, FlagSetDefinition, parse_flag_set
 from ..flags.patch import SplitSummary, find_splits
+from ..routing_config import check_routing_config
 
 
 @dataclass(frozen=True, slots=True)
