@@ -150,8 +150,8 @@ def _route(args: argparse.Namespace) -> int:
     from openfeature import api as openfeature_api
 
     from experiments.context import RouteContext
-    from experiments.flag_client import RoutingFlagClient
     from experiments.flags import VoxrouteProvider
+    from experiments.flags.client import RoutingFlagClient
     from experiments.router import Router
     from experiments.sessions import session_document
 

@@ -19,8 +19,8 @@ from experiments.eventlog.outcome_log import RedisOutcomeLog
 from experiments.eventlog.redis_log import RedisSessionLog
 from experiments.eventlog.spool import DiskSpool
 from experiments.eventlog.spool_replay import SpooledLogs
-from experiments.flag_client import RoutingFlagClient
 from experiments.flags import VoxrouteProvider
+from experiments.flags.client import RoutingFlagClient
 from experiments.metrics import load_metric_registry
 from experiments.outcomes import OutcomeService
 from experiments.router import Router

@@ -17,7 +17,7 @@ from pathlib import Path
 from ..catalog import Catalog
 from ..errors import FlagValidationError
 from ..flags import VoxrouteProvider
-from ..flags.store import decode, format_of
+from ..flags.loader import decode, format_of
 from .documents import FlagSetDraft, draft_from_flagd
 from .validation import ValidatedFlagSet, validate_flag_set
 

@@ -17,15 +17,15 @@ from .keys import (
     SPLIT_ID_KEY,
     SPLIT_WEIGHTS_KEY,
 )
-from .model import FlagDefinition, FlagSetDefinition, parse_flag_set
-from .provider import ChangeListener, VoxrouteProvider
-from .store import (
+from .loader import (
     DEFAULT_FLAGS_PATH,
     compile_flag_set,
     load_default_flag_set,
     load_flag_set,
     parse_flag_text,
 )
+from .model import FlagDefinition, FlagSetDefinition, parse_flag_set
+from .provider import ChangeListener, VoxrouteProvider
 
 __all__ = [
     "BUCKET_KEY_KEY",

@@ -14,8 +14,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..errors import FlagValidationError
-from .compile_ops import ARITY
-from .flagd_ops import SEMVER_OPERATORS
+from .compiler.compile_ops import ARITY
+from .compiler.flagd_ops import SEMVER_OPERATORS
 from .fractional import MAX_WEIGHT_SUM, variant_name
 
 _FLAGD_CONTEXT = ("$flagd.flagKey", "$flagd.timestamp")
