@@ -241,11 +241,11 @@ def sdk_cost_per_session(sessions: int = 20_000, repeats: int = 5) -> dict[str, 
 
     from openfeature import api
 
-    from experiments.config import load_routing_config
     from experiments.context import RouteContext
-    from experiments.flag_client import RoutingFlagClient
     from experiments.flags import VoxrouteProvider
+    from experiments.flags.client import RoutingFlagClient
     from experiments.router import Router
+    from experiments.routing_config import load_routing_config
     from service.settings import DEFAULTS_DIR
 
     logging.disable(logging.WARNING)

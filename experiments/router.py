@@ -27,18 +27,20 @@ from .catalog import Catalog, Mode, ProviderKind
 from .context import RouteContext
 from .errors import NoRouteError
 from .events import Assignment
+from .flags.keys import (
+    BUCKET_KEY_KEY,
+    BUCKET_UNIT_KEY,
+    FLAG_VERSION_KEY,
+    SPLIT_ID_KEY,
+    SPLIT_WEIGHTS_KEY,
+)
 from .telemetry import FLAG_EVALUATION_SECONDS, ROUTE_FALLBACKS, Children
 
 logger = logging.getLogger("voxroute.router")
 
-META_VERSION = "voxroute.flag_version"
-META_SPLIT_ID = "voxroute.split_id"
-META_SPLIT_WEIGHTS = "voxroute.split_weights"
-META_BUCKET_UNIT = "voxroute.bucket_unit"
-META_BUCKET_KEY = "voxroute.bucket_key"
 _PROVIDER_CACHE_LIMIT = 50_000
 _ASSIGNMENT_CACHE_LIMIT = 4_096
-_PER_SESSION_META = (META_SPLIT_ID, META_SPLIT_WEIGHTS, META_BUCKET_UNIT, META_BUCKET_KEY)
+_PER_SESSION_META = (SPLIT_ID_KEY, SPLIT_WEIGHTS_KEY, BUCKET_UNIT_KEY, BUCKET_KEY_KEY)
 """Metadata keys whose presence makes an assignment particular to its session."""
 _NO_PARTS: dict[str, None] = dict.fromkeys(kind.value for kind in ProviderKind)
 _MODES: dict[str, Mode] = {mode.value: mode for mode in Mode}
@@ -261,7 +263,7 @@ class Router:
         error_code = details.error_code
         key = (
             flag_key,
-            str(meta.get(META_VERSION, "")),
+            str(meta.get(FLAG_VERSION_KEY, "")),
             details.variant,
             details.value or None,
             str(details.reason or ""),
@@ -313,18 +315,18 @@ def _assignment(
 ) -> Assignment:
     """The flag's assignment; with the fallback of the route part it decided, if any."""
     meta = details.flag_metadata
-    weights = meta.get(META_SPLIT_WEIGHTS)
+    weights = meta.get(SPLIT_WEIGHTS_KEY)
     split_weights = None if weights is None else _parsed_weights(str(weights))
     return Assignment(
         flag_key=flag_key,
-        flag_version=str(meta.get(META_VERSION, "")),
+        flag_version=str(meta.get(FLAG_VERSION_KEY, "")),
         variant=details.variant,
         value=details.value or None,
         reason=str(details.reason or ""),
         error_code=str(details.error_code) if details.error_code is not None else None,
-        bucket_unit=_str_or_none(meta.get(META_BUCKET_UNIT)),
-        bucket_key=_str_or_none(meta.get(META_BUCKET_KEY)),
-        split_id=_str_or_none(meta.get(META_SPLIT_ID)),
+        bucket_unit=_str_or_none(meta.get(BUCKET_UNIT_KEY)),
+        bucket_key=_str_or_none(meta.get(BUCKET_KEY_KEY)),
+        split_id=_str_or_none(meta.get(SPLIT_ID_KEY)),
         split_weights=split_weights,
         fallback=None if fallback is None else fallback.reason.value,
         used=None if fallback is None else fallback.used,

@@ -9,8 +9,8 @@ from enum import Enum
 from typing import Any
 
 from analysis.spec import AnalysisSpec, options
-from experiments.config import load_routing_config
 from experiments.metrics import load_metric_registry
+from experiments.routing_config import load_routing_config
 
 from .analysis_jobs import run_analysis
 from .embedded_redis import attach_or_start

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import orjson
 
-from experiments.config import load_routing_config
 from experiments.errors import ErrorCode, ExperimentError
 from experiments.metrics import load_metric_registry
+from experiments.routing_config import load_routing_config
 
 from .analysis_cli import add_analysis_parsers
 from .flags_cli import add_flags_parser
@@ -150,8 +150,8 @@ def _route(args: argparse.Namespace) -> int:
     from openfeature import api as openfeature_api
 
     from experiments.context import RouteContext
-    from experiments.flag_client import RoutingFlagClient
     from experiments.flags import VoxrouteProvider
+    from experiments.flags.client import RoutingFlagClient
     from experiments.router import Router
     from experiments.sessions import session_document
 

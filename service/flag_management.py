@@ -16,7 +16,6 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from experiments.config import RoutingConfig
 from experiments.errors import ExperimentError, StorageUnavailableError
 from experiments.flag_store import (
     FileFlagStore,
@@ -27,6 +26,7 @@ from experiments.flag_store import (
     load_flag_file,
 )
 from experiments.flags import CompiledFlagSet, VoxrouteProvider
+from experiments.routing_config import RoutingConfig
 
 from .settings import Settings
 

@@ -22,7 +22,7 @@ import httpx
 
 from experiments.errors import ExperimentError
 from experiments.flag_store import merge_flagd
-from experiments.flags.store import decode, format_of
+from experiments.flags.loader import decode, format_of
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 Command = Callable[["FlagsClient", argparse.Namespace], dict[str, Any]]

@@ -13,16 +13,16 @@ from typing import Any
 from openfeature import api as openfeature_api
 
 from experiments.access import Keyring, RateLimiter, RedisKeyStore
-from experiments.config import RoutingConfig, load_routing_config
 from experiments.errors import ErrorCode, ExperimentError
 from experiments.eventlog.keys import KeyLayout
 from experiments.eventlog.outcome_log import RedisOutcomeLog
 from experiments.eventlog.session_log import RedisSessionLog
-from experiments.flag_client import RoutingFlagClient
 from experiments.flags import VoxrouteProvider
+from experiments.flags.client import RoutingFlagClient
 from experiments.metrics import load_metric_registry
 from experiments.outcomes import OutcomeService
 from experiments.router import Router
+from experiments.routing_config import RoutingConfig, load_routing_config
 from experiments.sessions import SessionService
 from experiments.spool.disk_spool import DiskSpool
 from experiments.spool.replay import SpooledLogs

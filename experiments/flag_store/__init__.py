@@ -9,6 +9,7 @@
 - `weight_changes(entries)` reads the audit for the analysis.
 """
 
+from ..flags.checks import ValidatedFlagSet, store_flag_version, validate_flag_set
 from .audit import AuditEntry, WeightChange, weight_changes
 from .diff import DiffOp, json_diff
 from .documents import (
@@ -27,7 +28,6 @@ from .plan import ChangePlan, FlagChange, plan_change
 from .protocols import ChangeFeed, Commit, FlagStore
 from .redis_store import RedisFlagStore
 from .sync import FlagSync
-from .validation import ValidatedFlagSet, store_flag_version, validate_flag_set
 from .views import flag_view, list_view
 
 __all__ = [

@@ -17,9 +17,9 @@ from pathlib import Path
 from ..catalog import Catalog
 from ..errors import FlagValidationError
 from ..flags import VoxrouteProvider
-from ..flags.store import decode, format_of
+from ..flags.checks import ValidatedFlagSet, validate_flag_set
+from ..flags.loader import decode, format_of
 from .documents import FlagSetDraft, draft_from_flagd
-from .validation import ValidatedFlagSet, validate_flag_set
 
 logger = logging.getLogger("voxroute.flags")
 

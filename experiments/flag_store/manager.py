@@ -19,12 +19,12 @@ from typing import Any
 
 from ..catalog import Catalog
 from ..errors import ErrorCode, ExperimentError
+from ..flags.checks import ValidatedFlagSet
 from ..flags.patch import FlagPatch, apply_patch
 from .audit import AuditEntry
 from .documents import FlagSetDraft, StoredFlag, StoredFlagSet, draft_from_flagd
 from .plan import ChangePlan, plan_change
 from .protocols import Commit, FlagStore
-from .validation import ValidatedFlagSet
 
 Publish = Callable[[ValidatedFlagSet, int], object]
 Edit = Callable[[StoredFlagSet], FlagSetDraft]

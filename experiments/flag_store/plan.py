@@ -16,10 +16,10 @@ from typing import Any
 from ..catalog import Catalog
 from ..errors import FlagValidationError
 from ..flags import FlagSetDefinition, parse_flag_set
+from ..flags.checks import ValidatedFlagSet, splits_by_flag, validate_flag_set
 from ..flags.patch import has_running_split
 from .diff import DiffOp, json_diff
 from .documents import FlagSetDraft, StoredFlagSet, canonical
-from .validation import ValidatedFlagSet, splits_by_flag, validate_flag_set
 
 SplitWeights = dict[str, dict[str, int]]
 

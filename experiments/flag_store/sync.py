@@ -19,8 +19,8 @@ from ..catalog import Catalog
 from ..errors import ExperimentError, FlagValidationError
 from ..eventlog.group_commit import UNAVAILABLE
 from ..flags import VoxrouteProvider
+from ..flags.checks import ValidatedFlagSet, validate_flag_set
 from .protocols import ChangeFeed, FlagStore
-from .validation import ValidatedFlagSet, validate_flag_set
 
 logger = logging.getLogger("voxroute.flags")
 

@@ -11,8 +11,8 @@ from synthetic import METRICS, Experiment, MemoryEvents
 
 from analysis import analyze, load_sessions
 from analysis.results import Action, Recommendation
+from experiments.flags.loader import DEFAULT_FLAGS_PATH, compile_flag_set
 from experiments.flags.split_ids import split_sites
-from experiments.flags.store import DEFAULT_FLAGS_PATH, compile_flag_set
 
 FLAG_SET = json.loads(DEFAULT_FLAGS_PATH.read_text())
 STT = FLAG_SET["flags"]["stt-provider"]

@@ -29,8 +29,8 @@ from synthetic import (
 
 from analysis import analyze, load_sessions
 from analysis.results import ExperimentResult
+from experiments.flags.loader import DEFAULT_FLAGS_PATH
 from experiments.flags.split_ids import split_sites
-from experiments.flags.store import DEFAULT_FLAGS_PATH
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 FLAGS = json.loads(DEFAULT_FLAGS_PATH.read_text())["flags"]

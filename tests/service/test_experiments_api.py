@@ -15,7 +15,7 @@ import redis
 
 from analysis.errors import MIN_ALPHA
 from analysis.spec import AnalysisSpec, options
-from experiments.config import load_routing_config
+from experiments.routing_config import load_routing_config
 from service.analysis_cli import add_spec_arguments
 from service.cli import main
 from service.flag_management import current_flag_set

@@ -18,14 +18,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from ..split_ids import SplitSite, split_sites
 from . import compile_data as data
 from . import compile_forms as forms
 from . import compile_ops as ops
 from . import compile_split as split
-from .compile_checks import Checker
 from .compile_ops import Expr, constant
 from .jsonlogic import fresh, to_bool
-from .split_ids import SplitSite, split_sites
+from .rule_checks import Checker
 
 Fn = Callable[[Any], Any]
 TailResult = split.TailResult

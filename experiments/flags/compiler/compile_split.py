@@ -18,7 +18,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .fractional import (
+from ..fractional import (
     FractionTable,
     Hit,
     SplitTemplate,
@@ -30,8 +30,8 @@ from .fractional import (
     shorthand_key,
     split_template,
 )
+from ..split_ids import SplitSite
 from .jsonlogic import fresh
-from .split_ids import SplitSite
 
 Fn = Callable[[Any], Any]
 Bucketer = Callable[[Any], Hit | None]

@@ -8,7 +8,7 @@ import pytest
 
 from experiments.errors import FlagValidationError
 from experiments.flags import DEFAULT_FLAGS_PATH, load_flag_set, parse_flag_text
-from experiments.flags.store import format_of
+from experiments.flags.loader import format_of
 
 YAML_FLAGS = """
 metadata:

@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .catalog import Catalog, load_catalog
-from .flag_checks import FlagWarning, check_flags_against_catalog
-from .flags import CompiledFlagSet, load_flag_set
+from .flags import CompiledFlagSet, FlagWarning, check_flags_against_catalog, load_flag_set
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,8 +21,8 @@ from openfeature.flag_evaluation import FlagEvaluationDetails, FlagType
 from openfeature.provider import ProviderStatus
 from openfeature.transaction_context import get_transaction_context
 
-from .flags import VoxrouteProvider
-from .router import StringResolver
+from ..router import StringResolver
+from .provider import VoxrouteProvider
 
 
 class RoutingFlagClient:

@@ -12,8 +12,8 @@ from openfeature.flag_evaluation import FlagEvaluationDetails
 from openfeature.hook import Hook, HookContext, HookHints
 from openfeature.provider.in_memory_provider import InMemoryFlag, InMemoryProvider
 
-from experiments.flag_client import RoutingFlagClient
 from experiments.flags import VoxrouteProvider, load_default_flag_set
+from experiments.flags.client import RoutingFlagClient
 
 FLAGS = ["voice-mode", "stt-provider", "tts-provider", "s2s-provider", "vad-provider", "nope"]
 

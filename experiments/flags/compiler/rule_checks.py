@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..errors import FlagValidationError
+from ...errors import FlagValidationError
+from ..fractional import MAX_WEIGHT_SUM, variant_name
 from .compile_ops import ARITY
 from .flagd_ops import SEMVER_OPERATORS
-from .fractional import MAX_WEIGHT_SUM, variant_name
 
 _FLAGD_CONTEXT = ("$flagd.flagKey", "$flagd.timestamp")
 
