@@ -22,7 +22,7 @@ from typing import Any
 from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import FlagType, Reason
 
-from .compiler.compile import FlagScope, Tail, TargetingParseError, compile_targeting
+from .compiler.rules import FlagScope, Tail, TargetingParseError, compile_targeting
 from .fractional import KeyedMetadata, SplitInfo, SplitTemplate, variant_name
 from .keys import FLAG_VERSION_KEY
 from .model import FlagDefinition, FlagSetDefinition, MetadataValue

@@ -5,6 +5,6 @@
 
 from __future__ import annotations
 
-from .compile import FlagScope, Tail, TargetingParseError, compile_targeting
+from .rules import FlagScope, Tail, TargetingParseError, compile_targeting
 
 __all__ = ["FlagScope", "Tail", "TargetingParseError", "compile_targeting"]

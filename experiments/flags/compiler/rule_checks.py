@@ -15,8 +15,8 @@ from typing import Any
 
 from ...errors import FlagValidationError
 from ..fractional import MAX_WEIGHT_SUM, variant_name
-from .compile_ops import ARITY
 from .flagd_ops import SEMVER_OPERATORS
+from .operators import ARITY
 
 _FLAGD_CONTEXT = ("$flagd.flagKey", "$flagd.timestamp")
 

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from json_logic import jsonLogic
 from openfeature.contrib.tools.flagd.core.targeting.targeting import OPERATORS
 
-from experiments.flags.compiler.compile import FlagScope, TargetingParseError, compile_targeting
-from experiments.flags.compiler.compile_data import new_state
+from experiments.flags.compiler.data_reads import new_state
+from experiments.flags.compiler.rules import FlagScope, TargetingParseError, compile_targeting
 
 NOW = 1_700_000_000
 FLAG = "demo-flag"

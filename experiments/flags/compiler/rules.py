@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from ..split_ids import SplitSite, split_sites
-from . import compile_data as data
-from . import compile_forms as forms
-from . import compile_ops as ops
-from . import compile_split as split
-from .compile_ops import Expr, constant
+from . import data_reads as data
+from . import fractional_nodes as split
+from . import operators as ops
+from . import special_forms as forms
 from .jsonlogic import fresh, to_bool
+from .operators import Expr, constant
 from .rule_checks import Checker
 
 Fn = Callable[[Any], Any]

@@ -2,8 +2,9 @@
 
 Every implementation takes already evaluated arguments and behaves like the
 operator of panzi-json-logic 1.0.1 / flagd-core 1.0.0 with the same name, extra
-arguments ignored, missing ones null. Special forms (`if`, `and`, `map`, ...),
-`var`, `missing` and `fractional` live in `compile.py`, since they need the data.
+arguments ignored, missing ones null. Special forms (`if`, `and`, `map`, ...)
+live in `special_forms.py`; `var` and `missing` in `data_reads.py` and
+`fractional` in `fractional_nodes.py`, since they need the data.
 Operators: https://jsonlogic.com/operations.html, https://flagd.dev/reference/custom-operations/
 """
 
@@ -13,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .compile_data import equals_path, in_path
+from .data_reads import equals_path, in_path
 from .flagd_ops import ends_with, parse_version, sem_ver, starts_with, version_compare
 from .jsonlogic import (
     NAN,
