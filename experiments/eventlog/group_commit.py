@@ -13,7 +13,7 @@ hence one cluster slot) become one script call, whose keys are that key and
 then each call's other keys, and whose arguments are a shared header (made at
 flush time) and then each call's arguments; the script returns one reply per
 call. One script call instead of one per call costs Redis and Python much
-less per call (the session log: about 20 us less Python CPU per session).
+less per call (bench/bench_sessions.py; figures in the README).
 
 Replies are raw: a script's error reply (`ResponseError`) fails only its own
 caller (for a merged script, an error reply in the place of a call); a
