@@ -1,14 +1,14 @@
 """The OpenFeature client the router evaluates its flags with.
 
 Every evaluation is an OpenFeature evaluation: the client bound to a domain,
-whatever provider is registered there, with every hook that is registered.
-The SDK's machinery (merging four evaluation contexts, building hook contexts,
-running the hook stages) costs more than the evaluation itself, whatever the
-provider does (bench/bench_sessions.py prints it; figures in the README). When nothing can observe that machinery — voxroute's own
-provider is the one registered and ready, no hook is registered at the API,
-client or provider level, and the API, transaction and client contexts are
-empty — the result of the SDK is by construction the provider's result, so
-`RoutingFlagClient` asks the provider directly. Register a hook, set a global
+whatever provider is registered there, with every hook that is registered. The SDK's
+machinery (merging four evaluation contexts, building hook contexts, running the
+hook stages) costs more than the evaluation itself, whatever the provider does
+(bench/bench_sessions.py prints it; figures in the README). When nothing can observe
+that machinery — voxroute's own provider is the one registered and ready, no hook is
+registered at the API, client or provider level, and the API, transaction and client
+contexts are empty — the result of the SDK is by construction the provider's result,
+so `RoutingFlagClient` asks the provider directly. Register a hook, set a global
 context or another provider, and the next evaluation goes through the SDK.
 """
 
