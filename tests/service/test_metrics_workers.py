@@ -91,7 +91,10 @@ def scrape_until_both_workers_answer(
             continue
         scrapes += 1
         counted = values(text, "voxroute_http_request_duration_seconds_count")
-        if values(text, "voxroute_workers") == [2.0] and sum(counted) == scrapes - 1:
+        # scrape 1 sees no earlier scrape (an empty sum would match trivially):
+        # wait until earlier scrapes, answered by either worker, are all counted
+        both_live = values(text, "voxroute_workers") == [2.0]
+        if scrapes >= 3 and both_live and sum(counted) == scrapes - 1:
             return text
         time.sleep(0.1)
     raise TimeoutError(f"two workers did not show in {deadline_s}s of {scrapes} scrapes")
